@@ -1,0 +1,3 @@
+from kimibridge.cli import main
+
+main()

@@ -1,0 +1,107 @@
+"""The root command: a Typer app whose groups are imported on first use."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import click
+import typer
+from typer.core import TyperGroup
+
+from kimibridge._version import __version__
+
+# name -> (module, Typer app attribute, one-line help). One line per command group; the
+# module is imported only when the command runs (or when its own --help is asked for).
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "emulator": ("kimibridge.cli.emulator", "app", "Run the built-in Kimi emulator on loopback."),
+}
+
+QUICK_START = """\
+One Kimi For Coding login, one local endpoint for every coding agent.
+
+Quick start (no account needed):
+
+  kimibridge emulator            # a Kimi-compatible server on 127.0.0.1, offline
+"""
+
+
+class LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr, _help = COMMANDS[cmd_name]
+        target: typer.Typer = getattr(importlib.import_module(module_name), attr)
+        # A Typer app with one command and no callback becomes that command itself.
+        return typer.main.get_command(target)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing help must not import every group: use the one-line help from COMMANDS.
+        rows = [(name, COMMANDS[name][2]) for name in sorted(COMMANDS)]
+        rows += [
+            (name, cmd.get_short_help_str())
+            for name in super().list_commands(ctx)
+            if (cmd := super().get_command(ctx, name)) is not None
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+app = typer.Typer(
+    cls=LazyGroup,
+    help=QUICK_START,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"kimibridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """One Kimi For Coding login, one local endpoint for every coding agent."""
+    _state["debug"] = debug
+
+
+_state: dict[str, bool] = {"debug": False}
+
+
+def run(args: list[str]) -> None:
+    """Run the CLI; a KimibridgeError becomes one red line and exit code 1."""
+    from kimibridge.errors import KimibridgeError
+
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="kimibridge", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KimibridgeError as exc:
+        if _state["debug"]:
+            raise
+        from kimibridge.cli._output import error
+
+        error(str(exc))
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        sys.exit(130)

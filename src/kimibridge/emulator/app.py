@@ -1,0 +1,56 @@
+"""The emulator's aiohttp application and the state it serves.
+
+Two halves register their routes on one app:
+- ``platform``: OAuth, bearer/User-Agent checks, request recording, status faults, latency,
+  models, files, search, fetch, tools, usages, me, control routes;
+- ``model``: chat completions (OpenAI) and messages (Anthropic), count_tokens, the prompt
+  cache, scripted scenarios and the default directive, stream faults.
+
+Request-scoped contract between them: for every model route the platform middleware has
+already authenticated the request, recorded it, and answered any status fault. It stores the
+fault still to apply (a stream fault, or None) in ``request["fault"]`` and the dialect in
+``request["dialect"]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+__all__ = ["Emulator", "EmulatorConfig", "build_app"]
+
+EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator")
+
+
+@dataclass(slots=True)
+class EmulatorConfig:
+    token_ttl: float = 900.0  # access token lifetime, seconds
+    latency_ms: float = 0.0  # added before every answer
+    cache_ttl: float = 300.0  # prompt cache entry lifetime, seconds
+    scenario_path: Path | None = None
+    # Filled in by the platform half with Kimi's coding-agent User-Agent prefixes when None.
+    user_agent_allowlist: tuple[str, ...] | None = None
+    static_keys: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Emulator:
+    """All mutable state of one emulator instance; tests reach it through ``kimibridge.testing``."""
+
+    def __init__(self, config: EmulatorConfig | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        from kimibridge.emulator import model, platform
+
+        self.platform = platform.PlatformState(self.config)
+        self.model = model.ModelState(self.config)
+
+
+def build_app(emulator: Emulator) -> web.Application:
+    from kimibridge.emulator import model, platform
+
+    app = web.Application(middlewares=platform.middlewares(emulator), client_max_size=64 * 1024**2)
+    app[EMULATOR_KEY] = emulator
+    platform.register(app, emulator)
+    model.register(app, emulator)
+    return app
