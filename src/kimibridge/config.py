@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from kimibridge._fs import atomic_write
 from kimibridge.errors import ConfigError
+from kimibridge.kimi.endpoints import ENV_BASE_URL, ENV_OAUTH_HOST, ENV_OAUTH_HOST_LEGACY
 
 __all__ = [
     "ENV_CUSTOM_HEADERS",
@@ -42,6 +43,7 @@ __all__ = [
     "SignIn",
     "Source",
     "UnsetType",
+    "parse_value",
     "update_config_file",
 ]
 
@@ -133,8 +135,8 @@ class IdentitySettings(_Model):
     preset: Preset = "harness"
     # Extra headers sent on every upstream request; with preset ``custom`` they are the identity.
     custom_headers: dict[str, str] = Field(default_factory=dict)
-    # Overrides of the pinned client versions, e.g. {"kimi-cli": "1.51.0"} (kimi.versions).
-    versions: dict[str, str] = Field(default_factory=dict)
+    # Overrides of the pinned client versions (kimi.versions), e.g. {"kimi-cli": "1.51.0"}.
+    versions: dict[Literal["kimi-cli", "kimi-code"], str] = Field(default_factory=dict)
 
 
 class GatewaySettings(_Model):
@@ -305,9 +307,9 @@ _SPECS: dict[str, _Spec] = {
         ("KIMIBRIDGE_SHARING",),
         "--share",
     ),
-    "api_base_url": _Spec(_url, "an http(s) URL", ("KIMI_CODE_BASE_URL",), "--api-base-url"),
+    "api_base_url": _Spec(_url, "an http(s) URL", (ENV_BASE_URL,), "--api-base-url"),
     "oauth_host": _Spec(
-        _url, "an http(s) URL", ("KIMI_CODE_OAUTH_HOST", "KIMI_OAUTH_HOST"), "--oauth-host"
+        _url, "an http(s) URL", (ENV_OAUTH_HOST, ENV_OAUTH_HOST_LEGACY), "--oauth-host"
     ),
     "identity.preset": _Spec(
         _choice(*get_args(Preset)),
@@ -318,11 +320,9 @@ _SPECS: dict[str, _Spec] = {
     "identity.custom_headers": _Spec(
         _headers, "lines of 'Name: Value'", (ENV_CUSTOM_HEADERS,), "--header"
     ),
-    "identity.versions": _Spec(
-        _pairs,
-        "comma-separated name=version pairs",
-        ("KIMIBRIDGE_IDENTITY_VERSIONS",),
-    ),
+    # Per-version env overrides (KIMIBRIDGE_KIMI_CLI_VERSION, ...) are read by kimi.versions,
+    # the one place for those names; the file and flags set them here.
+    "identity.versions": _Spec(_pairs, "comma-separated name=version pairs"),
     "gateway.host": _Spec(_text, "a host name or address", ("KIMIBRIDGE_HOST",), "--host"),
     "gateway.port": _Spec(_int, "a port number (1-65535)", ("KIMIBRIDGE_PORT",), "--port"),
 }
@@ -330,6 +330,13 @@ _SPECS: dict[str, _Spec] = {
 KEYS: tuple[str, ...] = tuple(_SPECS)
 # Every environment variable Settings reads, for docs and `config show`.
 ENV_VARS: dict[str, tuple[str, ...]] = {key: spec.env for key, spec in _SPECS.items() if spec.env}
+
+
+def parse_value(key: str, raw: str) -> object:
+    """Cast ``raw`` for ``key`` as an environment value would be (``kimibridge config set``)."""
+    if key not in _SPECS:
+        raise ConfigError(f"unknown setting {key!r}; known settings: {', '.join(KEYS)}")
+    return _cast(_SPECS[key], raw, key)
 
 
 def _cast(spec: _Spec, raw: str, where: str) -> object:

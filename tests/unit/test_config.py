@@ -68,7 +68,6 @@ def test_env_overrides_file(paths: Paths) -> None:
         "KIMI_CODE_BASE_URL": "http://127.0.0.1:1/coding/v1/",
         "KIMI_OAUTH_HOST": "http://127.0.0.1:2",
         "KIMIBRIDGE_CUSTOM_HEADERS": "X-A: 1\n\nX-B:  two words \n",
-        "KIMIBRIDGE_IDENTITY_VERSIONS": "kimi-cli=1.51.0, kimi-code=2.1.0",
     }
     s = Settings.load(paths, environ=env)
     assert s.region == "mainland"
@@ -76,7 +75,6 @@ def test_env_overrides_file(paths: Paths) -> None:
     assert s.api_base_url == "http://127.0.0.1:1/coding/v1"  # trailing slash dropped
     assert s.oauth_host == "http://127.0.0.1:2"
     assert s.identity.custom_headers == {"X-A": "1", "X-B": "two words"}
-    assert s.identity.versions == {"kimi-cli": "1.51.0", "kimi-code": "2.1.0"}
     src = s.sources()
     assert src["region"] == Source("env", "KIMIBRIDGE_REGION")
     assert src["oauth_host"] == Source("env", "KIMI_OAUTH_HOST")
@@ -128,7 +126,6 @@ def test_none_flag_is_a_value_not_unset(paths: Paths) -> None:
         ({"KIMIBRIDGE_SHARING": "yes"}, "expected own, kimi-cli or kimi-code"),
         ({"KIMI_CODE_BASE_URL": "api.kimi.com"}, "KIMI_CODE_BASE_URL is 'api.kimi.com'"),
         ({"KIMIBRIDGE_CUSTOM_HEADERS": "no colon"}, "expected lines of 'Name: Value'"),
-        ({"KIMIBRIDGE_IDENTITY_VERSIONS": "kimi-cli"}, "expected comma-separated name=version"),
     ],
 )
 def test_strict_env_casting(paths: Paths, env: dict[str, str], message: str) -> None:
@@ -153,6 +150,15 @@ def test_strict_file_casting(paths: Paths, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=r"config file .*config\.toml") as info:
         Settings.load(paths)
     assert message in str(info.value)
+
+
+def test_versions_flag_is_cast(paths: Paths) -> None:
+    s = Settings.load(paths, flags={"identity.versions": "kimi-cli=1.51.0, kimi-code=2.1.0"})
+    assert s.identity.versions == {"kimi-cli": "1.51.0", "kimi-code": "2.1.0"}
+    with pytest.raises(ConfigError, match="expected comma-separated name=version"):
+        Settings.load(paths, flags={"identity.versions": "kimi-cli"})
+    with pytest.raises(ConfigError, match=r"identity\.versions"):
+        Settings.load(paths, flags={"identity.versions": "claude=1"})
 
 
 def test_unknown_flag_key(paths: Paths) -> None:

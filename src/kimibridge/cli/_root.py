@@ -14,6 +14,7 @@ from kimibridge._version import __version__
 # module is imported only when the command runs (or when its own --help is asked for).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "emulator": ("kimibridge.cli.emulator", "app", "Run the built-in Kimi emulator on loopback."),
+    "config": ("kimibridge.cli.config_cmd", "app", "Show and change settings, with their sources."),
 }
 
 QUICK_START = """\
