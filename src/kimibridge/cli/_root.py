@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
-import click
+
 import typer
+from typer import _click as click  # Typer >= 0.29 vendors click; pinned in pyproject
 from typer.core import TyperGroup
 
 from kimibridge._version import __version__
@@ -22,6 +23,7 @@ One Kimi For Coding login, one local endpoint for every coding agent.
 
 Quick start (no account needed):
 
+\b
   kimibridge emulator            # a Kimi-compatible server on 127.0.0.1, offline
 """
 
@@ -87,15 +89,8 @@ def run(args: list[str]) -> None:
 
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="kimibridge", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        print("Aborted.", file=sys.stderr)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        # Standalone mode: click prints usage errors (exit 2) and handles Ctrl-C itself.
+        command.main(args=args, prog_name="kimibridge")
     except KimibridgeError as exc:
         if _state["debug"]:
             raise
@@ -103,6 +98,3 @@ def run(args: list[str]) -> None:
 
         error(str(exc))
         sys.exit(1)
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr)
-        sys.exit(130)

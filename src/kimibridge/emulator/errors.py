@@ -38,7 +38,11 @@ _FAULTS: dict[FaultKind, tuple[int, str, str]] = {
     ),
     FaultKind.SERVER_ERROR: (500, "server_error", "Internal server error."),
     FaultKind.BAD_GATEWAY: (502, "server_error", "Bad gateway."),
-    FaultKind.UNAVAILABLE: (503, "engine_overloaded_error", "The engine is currently overloaded, please try again later."),
+    FaultKind.UNAVAILABLE: (
+        503,
+        "engine_overloaded_error",
+        "The engine is currently overloaded, please try again later.",
+    ),
     FaultKind.UNAUTHORIZED: (401, "invalid_authentication_error", INVALID_KEY_MESSAGE),
     FaultKind.ACCESS_TERMINATED: (403, "access_terminated_error", ACCESS_TERMINATED_MESSAGE),
 }
@@ -50,7 +54,9 @@ def error_body(error_type: str, message: str, dialect: Dialect) -> dict[str, obj
     return {"error": {"message": message, "type": error_type}}
 
 
-def error_response(status: int, error_type: str, message: str, dialect: Dialect = "openai") -> web.Response:
+def error_response(
+    status: int, error_type: str, message: str, dialect: Dialect = "openai"
+) -> web.Response:
     return web.Response(
         status=status,
         text=json.dumps(error_body(error_type, message, dialect)),
