@@ -33,6 +33,14 @@ class EmulatorConfig:
     # Filled in by the platform half with Kimi's coding-agent User-Agent prefixes when None.
     user_agent_allowlist: tuple[str, ...] | None = None
     static_keys: tuple[str, ...] = field(default_factory=tuple)
+    # Platform half (OAuth, auth): see docs/emulator.md.
+    accept_any_static_key: bool = False  # any `sk-kimi-…` bearer passes, not only registered ones
+    approve_after_polls: int | None = 1  # device codes approve themselves after N pending polls
+    device_code_ttl: float = 1800.0  # device code `expires_in`, seconds
+    poll_interval: int = 5  # device code `interval`; polling faster answers `slow_down`
+    refresh_token_ttl: float | None = None  # None: refresh tokens live until spent
+    # Paths that skip the User-Agent gate (kimi-cli sends aiohttp's default UA there).
+    ua_gate_exempt: tuple[str, ...] = ("/coding/v1/models", "/coding/v1/usages")
 
 
 class Emulator:
