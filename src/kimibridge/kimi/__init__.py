@@ -16,6 +16,14 @@ from kimibridge.kimi.auth import (
     Waiting,
     device_login,
 )
+from kimibridge.kimi.catalog import (
+    KimiModel,
+    ModelCatalog,
+    ThinkEfforts,
+    fetch_catalog,
+    load_catalog,
+    save_catalog,
+)
 from kimibridge.kimi.credentials import (
     CredentialStore,
     SharedLogin,
@@ -33,6 +41,15 @@ from kimibridge.kimi.endpoints import (
     parse_region,
     resolve_endpoints,
 )
+from kimibridge.kimi.identity import (
+    PRESETS,
+    Identity,
+    IdentityDescription,
+    PlatformFacts,
+    PresetName,
+    RequestKind,
+    build_identity,
+)
 from kimibridge.kimi.kimicli_files import KimiCliPaths, TokenRecord, kimicli_paths
 from kimibridge.kimi.sources import (
     ApiKeyRejected,
@@ -43,10 +60,20 @@ from kimibridge.kimi.sources import (
     open_token_source,
 )
 from kimibridge.kimi.tokens import Credential, SignInMethod, TokenSource
+from kimibridge.kimi.upstream import (
+    TOOL_TIMEOUTS,
+    KimiUpstream,
+    Timeouts,
+    UpstreamReply,
+    UpstreamStream,
+)
+from kimibridge.kimi.versions import Versions, resolve_versions
 
 __all__ = [
     "CLIENT_ID",
+    "PRESETS",
     "REGIONS",
+    "TOOL_TIMEOUTS",
     "ApiKeyRejected",
     "ApiKeyTokenSource",
     "CodeExpired",
@@ -55,30 +82,48 @@ __all__ = [
     "DeviceCode",
     "DeviceFlowEvent",
     "Endpoints",
+    "Identity",
+    "IdentityDescription",
     "KimiCliPaths",
+    "KimiModel",
+    "KimiUpstream",
     "LoginDenied",
     "LoginExpired",
     "LoginSucceeded",
     "LoginTimedOut",
+    "ModelCatalog",
     "OAuthClient",
     "OAuthServerError",
     "OAuthTokenSource",
+    "PlatformFacts",
+    "PresetName",
     "Region",
     "RegionMismatch",
+    "RequestKind",
     "SharedLogin",
     "SharingMode",
     "SignInMethod",
     "StoredLogin",
+    "ThinkEfforts",
+    "Timeouts",
     "TokenRecord",
     "TokenSource",
+    "UpstreamReply",
+    "UpstreamStream",
     "VerificationCode",
+    "Versions",
     "Waiting",
+    "build_identity",
     "check_region",
     "detect_shared_logins",
     "device_login",
+    "fetch_catalog",
     "kimicli_paths",
+    "load_catalog",
     "load_token_source",
     "open_token_source",
     "parse_region",
     "resolve_endpoints",
+    "resolve_versions",
+    "save_catalog",
 ]
