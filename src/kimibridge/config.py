@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from kimibridge._fs import atomic_write
 from kimibridge.errors import ConfigError
-from kimibridge.kimi.endpoints import ENV_BASE_URL, ENV_OAUTH_HOST, ENV_OAUTH_HOST_LEGACY
 
 __all__ = [
     "ENV_CUSTOM_HEADERS",
@@ -84,6 +83,11 @@ class Paths:
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def catalog_file(self) -> Path:
+        """The cached ``/models`` catalog (``kimi.catalog``), written at login and by `status`."""
+        return self.state_dir / "models.json"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,6 +297,11 @@ def _pairs(raw: str) -> object:
 
 
 ENV_CUSTOM_HEADERS = "KIMIBRIDGE_CUSTOM_HEADERS"
+# kimi.endpoints owns these names; repeated here (and checked equal by a unit test) because
+# importing the kimi package would make every `import kimibridge.config` pay for aiohttp.
+ENV_BASE_URL = "KIMI_CODE_BASE_URL"
+ENV_OAUTH_HOST = "KIMI_CODE_OAUTH_HOST"
+ENV_OAUTH_HOST_LEGACY = "KIMI_OAUTH_HOST"
 
 # The env names for the endpoint overrides are kimi-cli's own (reference/kimi-cli-wire.md §1, §4),
 # so one `export` points kimi-cli and kimibridge at the same place.

@@ -205,6 +205,24 @@ def test_update_refuses_invalid_values(paths: Paths) -> None:
     assert paths.config_file.read_text() == "# keep me\n"
 
 
+def test_env_names_match_kimi_endpoints() -> None:
+    from kimibridge import config
+    from kimibridge.kimi import endpoints
+
+    assert config.ENV_BASE_URL == endpoints.ENV_BASE_URL
+    assert config.ENV_OAUTH_HOST == endpoints.ENV_OAUTH_HOST
+    assert config.ENV_OAUTH_HOST_LEGACY == endpoints.ENV_OAUTH_HOST_LEGACY
+
+
+def test_importing_config_stays_cheap() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, kimibridge.config; print('aiohttp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_unset_is_falsy_and_named() -> None:
     assert not UNSET
     assert repr(UNSET) == "UNSET"

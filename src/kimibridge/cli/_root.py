@@ -16,15 +16,24 @@ from kimibridge._version import __version__
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "emulator": ("kimibridge.cli.emulator", "app", "Run the built-in Kimi emulator on loopback."),
     "config": ("kimibridge.cli.config_cmd", "app", "Show and change settings, with their sources."),
+    "login": ("kimibridge.cli.login", "app", "Sign in to Kimi: an API key (recommended) or OAuth."),
+    "logout": ("kimibridge.cli.logout", "app", "Remove kimibridge's own credential."),
+    "status": (
+        "kimibridge.cli.status",
+        "app",
+        "Sign-in, identity headers and risk, models, quota.",
+    ),
 }
 
 QUICK_START = """\
 One Kimi For Coding login, one local endpoint for every coding agent.
 
-Quick start (no account needed):
+Quick start:
 
 \b
-  kimibridge emulator            # a Kimi-compatible server on 127.0.0.1, offline
+  kimibridge login               # a Kimi Code API key (recommended) or --oauth
+  kimibridge status              # sign-in, identity headers and risk, models, quota
+  kimibridge emulator            # no account? a Kimi-compatible server on 127.0.0.1
 """
 
 
