@@ -70,7 +70,10 @@ class LoginDenied(AuthError):
 class LoginTimedOut(AuthError):
     def __init__(self, timeout: float) -> None:
         minutes = timeout / 60
-        span = f"{minutes:g} minutes" if timeout >= 60 else f"{timeout:g} s"
+        if timeout >= 60 and minutes.is_integer():
+            span = f"{minutes:g} minute" + ("s" if minutes != 1 else "")
+        else:
+            span = f"{timeout:g} s"
         super().__init__(
             f"sign-in was not completed within {span}; run `kimibridge login` to try again"
         )
