@@ -1,0 +1,104 @@
+"""Pure translation between the Anthropic Messages and OpenAI Chat Completions dialects.
+
+No I/O here: no sockets, no asyncio, nothing from ``kimibridge.kimi`` or ``kimibridge.gateway``.
+The gateway reads bytes, feeds them in and writes out what comes back.
+
+- Requests: :func:`anthropic_to_openai_request`, :func:`openai_to_anthropic_request`.
+- Non-streaming responses: :func:`openai_to_anthropic_response`,
+  :func:`anthropic_to_openai_response`.
+- Streams: :class:`SSEParser` (bytes -> :class:`SSEEvent`), then
+  :class:`OpenAIToAnthropicStream` or :class:`AnthropicToOpenAIStream` (events in, client
+  events out), then :func:`encode_anthropic` / :func:`encode_openai` (events -> bytes).
+  :class:`AnthropicMessageCollector` / :class:`OpenAICompletionCollector` fold a stream into
+  the non-streaming response.
+- Shared facts: :class:`Usage` (the cache-accounting rule), :class:`ToolIdMap` and
+  :func:`sanitize_tool_id`, stop-reason mapping, error bodies per dialect.
+
+Kimi shaping (billing-header removal, effort gating, ``reasoning_content`` padding policy,
+``tool_choice`` coercion, schema back-fill, the "(Empty response:" placeholder filter, model
+mapping) is the gateway's: it runs before or after these functions, never inside them.
+"""
+
+from kimibridge.protocol.anthropic import (
+    AnthropicEvent,
+    AnthropicRequest,
+    AnthropicResponse,
+    anthropic_error,
+    synthesize_signature,
+)
+from kimibridge.protocol.collect import AnthropicMessageCollector, OpenAICompletionCollector
+from kimibridge.protocol.content import parse_tool_arguments
+from kimibridge.protocol.ids import ToolIdMap, is_valid_tool_id, sanitize_tool_id
+from kimibridge.protocol.openai import (
+    OPENAI_DONE,
+    OpenAIChunk,
+    OpenAIRequest,
+    OpenAIResponse,
+    OpenAIStreamItem,
+    openai_error,
+)
+from kimibridge.protocol.requests import (
+    DEFAULT_MAX_TOKENS,
+    anthropic_to_openai_request,
+    openai_to_anthropic_request,
+)
+from kimibridge.protocol.responses import (
+    anthropic_stop_reason,
+    anthropic_to_openai_response,
+    openai_finish_reason,
+    openai_to_anthropic_response,
+)
+from kimibridge.protocol.sse import (
+    SSEEvent,
+    SSEParser,
+    encode_comment,
+    encode_event,
+    encode_json_event,
+)
+from kimibridge.protocol.streams import (
+    AnthropicToOpenAIStream,
+    OpenAIToAnthropicStream,
+    StreamState,
+    encode_anthropic,
+    encode_openai,
+)
+from kimibridge.protocol.usage import Usage, openai_usage_of
+
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "OPENAI_DONE",
+    "AnthropicEvent",
+    "AnthropicMessageCollector",
+    "AnthropicRequest",
+    "AnthropicResponse",
+    "AnthropicToOpenAIStream",
+    "OpenAIChunk",
+    "OpenAICompletionCollector",
+    "OpenAIRequest",
+    "OpenAIResponse",
+    "OpenAIStreamItem",
+    "OpenAIToAnthropicStream",
+    "SSEEvent",
+    "SSEParser",
+    "StreamState",
+    "ToolIdMap",
+    "Usage",
+    "anthropic_error",
+    "anthropic_stop_reason",
+    "anthropic_to_openai_request",
+    "anthropic_to_openai_response",
+    "encode_anthropic",
+    "encode_comment",
+    "encode_event",
+    "encode_json_event",
+    "encode_openai",
+    "is_valid_tool_id",
+    "openai_error",
+    "openai_finish_reason",
+    "openai_to_anthropic_request",
+    "openai_to_anthropic_response",
+    "openai_usage_of",
+    "parse_tool_arguments",
+    "sanitize_tool_id",
+    "synthesize_signature",
+]
