@@ -360,7 +360,7 @@ async def test_closed_port_is_a_connect_error() -> None:
         port = sock.getsockname()[1]
     up = KimiUpstream(f"http://127.0.0.1:{port}/coding/v1", StaticKey(KEY), harness())
     async with up:
-        with pytest.raises(UpstreamConnectError, match="127.0.0.1") as caught:
+        with pytest.raises(UpstreamConnectError, match=r"127\.0\.0\.1") as caught:
             await up.models()
     assert KEY not in str(caught.value)
     assert caught.value.__cause__ is not None  # raised from the aiohttp error
