@@ -25,6 +25,8 @@ S = StreamState
 
 __all__ = ["AnthropicToOpenAIStream"]
 
+_CONTENT_DELTAS = frozenset({"text_delta", "thinking_delta", "input_json_delta"})
+
 
 class AnthropicToOpenAIStream:
     """Anthropic Messages events -> OpenAI chat.completion.chunk items, ending in ``[DONE]``.
@@ -204,7 +206,7 @@ class AnthropicToOpenAIStream:
                 self._tool_args[index].append(part)  # type: ignore[index]
                 call = {"index": self._tool_index[index], "function": {"arguments": part}}  # type: ignore[index]
                 self._emit(out, {"tool_calls": [call]})
-        elif dtype in ("text_delta", "thinking_delta", "input_json_delta"):
+        elif kind in ("text", "thinking", "tool_use") and dtype in _CONTENT_DELTAS:
             raise protocol_error(f"{dtype} into a {kind} block")
         # signature_delta (no OpenAI field), citations_delta and unknown deltas: skipped on purpose.
 
