@@ -269,7 +269,8 @@ class OAuthClient:
         assert isinstance(device_code, str) and isinstance(user_code, str)
         assert isinstance(complete, str)
         uri = body.get("verification_uri")
-        interval = _positive(body.get("interval"))
+        raw_interval = body.get("interval")
+        interval = 0.0 if raw_interval in (0, "0") else _positive(raw_interval)
         return DeviceCode(
             device_code=device_code,
             user_code=user_code,

@@ -272,3 +272,14 @@ def test_token_from_response_validates() -> None:
         token_from_response({"access_token": "", "refresh_token": "r", "expires_in": 5}, 0)
     rec = token_from_response({**TOKENS, "expires_in": "900"}, 10)
     assert rec.expires_at == 910 and rec.scope == "s"
+
+
+async def test_interval_zero_is_honoured_but_never_below_the_minimum() -> None:
+    t = FakeTime()
+    tr = Scripted(code(interval=0), err("authorization_pending"), OAuthReply(200, TOKENS))
+    await run(client(tr, t))
+    assert t.sleeps == [1.0]
+    t2 = FakeTime()
+    tr2 = Scripted(code(interval=0), err("authorization_pending"), OAuthReply(200, TOKENS))
+    await run(client(tr2, t2), min_interval=0.0)
+    assert t2.sleeps == [0.0]
