@@ -73,6 +73,9 @@ def emulator(
         int,
         typer.Option(min=0, help="Device logins approve themselves after N pending polls."),
     ] = 1,
+    poll_interval: Annotated[
+        int, typer.Option(min=0, help="Device-flow poll interval; faster polls get slow_down.")
+    ] = 5,
     manual_approval: Annotated[
         bool,
         typer.Option(
@@ -101,6 +104,7 @@ def emulator(
         static_keys=(DEFAULT_API_KEY, *(api_key or [])),
         accept_any_static_key=accept_any_key,
         approve_after_polls=None if manual_approval else approve_after,
+        poll_interval=poll_interval,
     )
 
     def ready(urls: Urls) -> None:

@@ -45,7 +45,13 @@ MODEL_ROUTES = (
     "/coding/v1/messages",
     "/coding/v1/messages/count_tokens",
 )
-RECORD_KEY = "kimibridge.recorded"  # request key holding this request's RecordedRequest
+RECORD_KEY = web.RequestKey("kimibridge.recorded", RecordedRequest)
+
+# The app.py contract uses plain string keys (the model half reads ``request.get("fault")``);
+# aiohttp warns once per new str key and the test suite turns warnings into errors.
+_SEEN_STR_KEYS = getattr(web.BaseRequest, "_seen_str_keys", None)
+if isinstance(_SEEN_STR_KEYS, set):
+    _SEEN_STR_KEYS.update({"fault", "dialect"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
