@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ CLIENTS_DIR = Path(
 CLIENTS_DIR = CLIENTS_DIR.expanduser().resolve()
 
 INSTALL_HINT = "run scripts/install-clients (CI does)"
+SYSTEM_HINT = "install it with apt-get (.ci/run does)"
 
 
 def npm_bin(name: str) -> Path:
@@ -34,7 +36,28 @@ def kimi_cli_python() -> Path:
 
 
 def require_tool(name: str) -> str:
+    """A system tool's path (strace, tmux, ...), or skip the test with the reason."""
     found = shutil.which(name)
     if found is None:
-        pytest.skip(f"{name} is not on PATH; {INSTALL_HINT}")
+        pytest.skip(f"{name} is not on PATH; {SYSTEM_HINT}")
     return found
+
+
+@functools.cache
+def _loopback_sandbox() -> tuple[str, ...] | None:
+    from tests.e2e.netns import probe_unshare
+
+    return probe_unshare()
+
+
+def require_loopback_sandbox() -> tuple[str, ...]:
+    """The ``unshare`` prefix that gives a loopback-only network namespace, or skip with the reason."""
+    require_tool("unshare")
+    variant = _loopback_sandbox()
+    if variant is None:
+        pytest.skip(
+            "cannot create a network namespace here (`unshare --net` and "
+            "`unshare --user --map-root-user --net` both fail: needs root or "
+            "unprivileged user namespaces)"
+        )
+    return variant
