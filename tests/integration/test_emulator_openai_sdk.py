@@ -291,3 +291,39 @@ def test_unknown_model_and_bad_body(client: openai.OpenAI, kimi_emulator: Emulat
     with info.value as response:
         assert response.code == 400
         assert json.loads(response.read())["error"]["type"] == "invalid_request_error"
+
+
+def test_strict_schemas_reject_untyped_properties(
+    client: openai.OpenAI, kimi_emulator: EmulatorHandle
+) -> None:
+    workflow: Any = {
+        "type": "function",
+        "function": {
+            "name": "Workflow",
+            "parameters": {"type": "object", "properties": {"args": {}}},
+        },
+    }
+    messages: Any = [{"role": "user", "content": "hi"}]
+    client.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[workflow])
+    kimi_emulator.emulator.model.strict_schemas = True
+    with pytest.raises(openai.BadRequestError, match="type is not defined"):
+        client.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[workflow])
+
+
+def test_file_references_must_name_an_upload(
+    client: openai.OpenAI, kimi_emulator: EmulatorHandle
+) -> None:
+    stored = kimi_emulator.emulator.platform.files.add(
+        "upload.png", "image/png", "image", b"\x89PNG"
+    )
+
+    def ask(url: str) -> Any:
+        part: Any = {"type": "image_url", "image_url": {"url": url}}
+        content: Any = [{"type": "text", "text": "what is this"}, part]
+        return client.chat.completions.create(
+            model="kimi-for-coding", messages=[{"role": "user", "content": content}]
+        )
+
+    assert ask(f"ms://{stored.id}").choices[0].message.content
+    with pytest.raises(openai.BadRequestError, match="ms://file-missing"):
+        ask("ms://file-missing")

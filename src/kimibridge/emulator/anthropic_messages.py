@@ -79,11 +79,12 @@ def _block_error(where: str, kind: Any) -> str:
     return f"{where}: Input tag '{kind}' found using 'type' does not match any of the expected tags: {expected}"
 
 
-def check_request(body: Mapping[str, Any]) -> Rejection | None:
+def check_request(body: Mapping[str, Any], *, strict_types: bool = False) -> Rejection | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return 400, INVALID, "Invalid request: messages must be a non-empty list"
-    if (problem := check_tools(body.get("tools"), name_of="anthropic")) is not None:
+    tools = body.get("tools")
+    if (problem := check_tools(tools, name_of="anthropic", strict_types=strict_types)) is not None:
         return 400, INVALID, problem
     for i, msg in enumerate(messages):
         if not isinstance(msg, Mapping) or msg.get("role") not in _ROLES:

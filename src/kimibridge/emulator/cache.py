@@ -58,21 +58,21 @@ class PromptCache:
         self._prefixes.clear()
 
     @staticmethod
-    def _keys(prompt: CanonicalPrompt) -> tuple[bytes, list[tuple[int, bytes]]]:
-        """The exact key and (tokens, key) for each whole 256-token chunk boundary."""
+    def _keys(prompt: CanonicalPrompt) -> tuple[int, bytes, list[tuple[int, bytes]]]:
+        """Token count, the exact key, and (tokens, key) for each whole 256-token boundary."""
         data = prompt.token_bytes()
-        running = hashlib.sha256(prompt.head_digest())
+        head = prompt.head_digest()
+        running = hashlib.sha256(head)
         boundaries: list[tuple[int, bytes]] = []
         for end in range(_CHUNK_BYTES, len(data) + 1, _CHUNK_BYTES):
             running.update(data[end - _CHUNK_BYTES : end])
             boundaries.append((end // TOKEN_BYTES, running.copy().digest()))
-        exact = hashlib.sha256(b"exact" + prompt.head_digest() + data).digest()
-        return exact, boundaries
+        exact = hashlib.sha256(b"exact" + head + data).digest()
+        return len(data) // TOKEN_BYTES, exact, boundaries
 
     def lookup_and_store(self, prompt: CanonicalPrompt, *, now: float, ttl: float) -> int:
         """Tokens read from the cache for this request; then the request is written."""
-        exact, boundaries = self._keys(prompt)
-        total = len(prompt.token_bytes()) // TOKEN_BYTES
+        total, exact, boundaries = self._keys(prompt)
         read = 0
         if self._exact.get(exact, -1.0) > now:
             read = total

@@ -17,7 +17,7 @@ import hashlib
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,10 @@ class ModelState:
         self.config = config
         self.clock = clock
         self.cache = PromptCache()
+        # Kimi's "type is not defined" schema check; off so unpatched clients can be pointed here.
+        self.strict_schemas = False
+        # Whether an ``ms://<id>`` reference names an uploaded file; set by ``register``.
+        self.file_exists: Callable[[str], bool] | None = None
         self._steps: deque[Turn] = deque()
         if config.scenario_path is not None:
             self.load_scenario(config.scenario_path)
@@ -76,6 +80,32 @@ class ModelState:
 
     def read_cache(self, prompt: CanonicalPrompt) -> int:
         return self.cache.lookup_and_store(prompt, now=self.clock(), ttl=self.config.cache_ttl)
+
+    def missing_file(self, body: Any) -> str | None:
+        """The first ``ms://`` URL in the request that names no uploaded file, or None."""
+        if self.file_exists is None:
+            return None
+        return next((url for url in _file_urls(body) if not self.file_exists(url)), None)
+
+
+def _file_urls(node: Any) -> Iterator[str]:
+    """Every ``ms://`` URL anywhere in a request (image/video parts in both dialects)."""
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            if key == "url" and isinstance(value, str) and value.startswith("ms://"):
+                yield value
+            else:
+                yield from _file_urls(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _file_urls(item)
+
+
+def _missing_file_response(url: str, dialect: Dialect) -> web.Response:
+    # Kimi's wording for an unknown file id is unverified.
+    return error_response(
+        400, "invalid_request_error", f"Invalid request: file {url} not found", dialect
+    )
 
 
 def _tool_calls(
@@ -206,8 +236,12 @@ async def chat_completions(request: web.Request, state: ModelState) -> web.Strea
     info = openai_chat.resolve_model(body)
     if isinstance(info, tuple):
         return error_response(*info, "openai")
-    if (rejection := openai_chat.check_request(body, info)) is not None:
+    if (
+        rejection := openai_chat.check_request(body, info, strict_types=state.strict_schemas)
+    ) is not None:
         return error_response(*rejection, "openai")
+    if (url := state.missing_file(body)) is not None:
+        return _missing_file_response(url, "openai")
     conv = openai_chat.conversation(body)
     turn = state.next_turn(conv)
     pre = await _pre_answer(turn, request, "openai")
@@ -237,8 +271,12 @@ async def messages(request: web.Request, state: ModelState) -> web.StreamRespons
     body = await _read_json(request, "anthropic")
     if isinstance(body, web.Response):
         return body
-    if (rejection := anthropic_messages.check_request(body)) is not None:
+    if (
+        rejection := anthropic_messages.check_request(body, strict_types=state.strict_schemas)
+    ) is not None:
         return error_response(*rejection, "anthropic")
+    if (url := state.missing_file(body)) is not None:
+        return _missing_file_response(url, "anthropic")
     info = anthropic_messages.resolve_model(body)
     conv = anthropic_messages.conversation(body)
     turn = state.next_turn(conv)
@@ -273,6 +311,9 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 def register(app: web.Application, emulator: Emulator) -> None:
     state = emulator.model
+    files = getattr(emulator.platform, "files", None)
+    if files is not None:
+        state.file_exists = lambda url: files.resolve(url) is not None
 
     async def chat(request: web.Request) -> web.StreamResponse:
         return await chat_completions(request, state)

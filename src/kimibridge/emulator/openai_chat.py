@@ -34,6 +34,7 @@ __all__ = [
     "resolve_model",
     "schema_bytes",
     "thinking_on",
+    "untyped_property",
 ]
 
 # (status, error type, message)
@@ -75,8 +76,34 @@ def max_output_tokens(body: Mapping[str, Any], info: ModelInfo) -> int:
     return info.max_output_tokens
 
 
-def check_tools(tools: Any, *, name_of: str) -> str | None:
-    """Shared by both dialects: count and per-tool schema size. ``name_of`` picks the schema."""
+_COMPOSED = ("anyOf", "oneOf", "allOf", "$ref")
+
+
+def untyped_property(schema: Any, path: str = "") -> str | None:
+    """Path of the first property schema with no ``type`` (and no composition), or None.
+
+    Kimi answers 400 "type is not defined" for such a node (real-clients.md, last table:
+    Claude Code's ``Workflow`` tool); kosong back-fills ``type`` for the same reason.
+    """
+    if not isinstance(schema, Mapping):
+        return None
+    props = schema.get("properties")
+    for key, sub in props.items() if isinstance(props, Mapping) else ():
+        where = f"{path}properties.{key}"
+        if isinstance(sub, Mapping) and "type" not in sub and not any(k in sub for k in _COMPOSED):
+            return where
+        if (found := untyped_property(sub, where + ".")) is not None:
+            return found
+    items = schema.get("items")
+    return untyped_property(items, f"{path}items.") if isinstance(items, Mapping) else None
+
+
+def check_tools(tools: Any, *, name_of: str, strict_types: bool = False) -> str | None:
+    """Shared by both dialects: count and per-tool schema size. ``name_of`` picks the schema.
+
+    ``strict_types`` adds Kimi's "type is not defined" check (off by default so unpatched
+    clients such as Claude Code can be pointed straight at the emulator).
+    """
     if tools is None:
         return None
     if not isinstance(tools, list):
@@ -98,14 +125,19 @@ def check_tools(tools: Any, *, name_of: str) -> str | None:
                 f"Invalid request: the schema of tool {name} is too large "
                 f"({size} bytes; the limit is {MAX_TOOL_SCHEMA_BYTES})"
             )
+        if strict_types and (where := untyped_property(schema)) is not None:
+            return f"Invalid request: tool {name}: type is not defined at {where}"
     return None
 
 
-def check_request(body: Mapping[str, Any], info: ModelInfo) -> Rejection | None:
+def check_request(
+    body: Mapping[str, Any], info: ModelInfo, *, strict_types: bool = False
+) -> Rejection | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return 400, INVALID, "Invalid request: messages must be a non-empty list"
-    if (problem := check_tools(body.get("tools"), name_of="openai")) is not None:
+    tools = body.get("tools")
+    if (problem := check_tools(tools, name_of="openai", strict_types=strict_types)) is not None:
         return 400, INVALID, problem
     thinking = thinking_on(body, info)
     choice = body.get("tool_choice")

@@ -204,3 +204,28 @@ def test_stream_faults_on_frames(after: int) -> None:
     assert bad[after] == MALFORMED_FRAME and finish and len(bad) == len(frames) + 1
     with pytest.raises(ValueError):
         json.loads(next(parse_frames(MALFORMED_FRAME))[1])
+
+
+def test_untyped_properties_are_found_only_in_strict_mode() -> None:
+    workflow = {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "args": {"description": "anything"}},
+    }
+    nested = {
+        "type": "object",
+        "properties": {
+            "a": {"type": "array", "items": {"type": "object", "properties": {"b": {}}}}
+        },
+    }
+    composed = {
+        "type": "object",
+        "properties": {"c": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+    }
+    assert openai_chat.untyped_property(workflow) == "properties.args"
+    assert openai_chat.untyped_property(nested) == "properties.a.items.properties.b"
+    assert openai_chat.untyped_property(composed) is None
+    assert rejection(body(tools=[tool("Workflow", workflow)])) is None
+    found = openai_chat.check_request(
+        body(tools=[tool("Workflow", workflow)]), K2, strict_types=True
+    )
+    assert found is not None and "type is not defined" in found[2] and "properties.args" in found[2]
