@@ -37,7 +37,7 @@ from typing import Any, Final, Literal, Self, TypeAlias, overload
 import aiohttp
 from yarl import URL
 
-from kimibridge.errors import NeedsLogin
+from kimibridge.errors import AccessTerminated, NeedsLogin, QuotaExceeded, UpstreamStatusError
 from kimibridge.kimi.identity import Identity, RequestKind
 from kimibridge.kimi.tokens import TokenSource
 from kimibridge.kimi.upstream_errors import RETRYABLE_STATUSES, from_client_error, from_status
@@ -569,7 +569,7 @@ class KimiUpstream:
                     f"Kimi rejected the credential for {spec.path} even after a refresh "
                     f"({error.error_type or '401'})"
                 ) from error
-            if attempt < self._max_retries and _retryable(error.status, error.error_type):
+            if attempt < self._max_retries and _retryable(error):
                 attempt += 1
                 await asyncio.sleep(_backoff(attempt, response.headers.get("Retry-After")))
                 continue
@@ -602,10 +602,10 @@ def _anthropic_headers(caller_headers: Mapping[str, str] | None) -> dict[str, st
     return headers
 
 
-def _retryable(status: int, error_type: str | None) -> bool:
-    if error_type in ("exceeded_current_quota_error", "access_terminated_error"):
+def _retryable(error: UpstreamStatusError) -> bool:
+    if isinstance(error, QuotaExceeded | AccessTerminated):
         return False
-    return status in RETRYABLE_STATUSES
+    return error.status in RETRYABLE_STATUSES
 
 
 def _backoff(attempt: int, retry_after: str | None) -> float:
