@@ -68,7 +68,9 @@ def read_api_key(from_stdin: bool, env_key: str, interactive: bool) -> tuple[str
             "no API key: pipe it to `kimibridge login --api-key-stdin` or set KIMI_API_KEY",
             EXIT_USAGE,
         )
-    key = typer.prompt("Kimi Code API key (input hidden)", hide_input=True, default="").strip()
+    key = typer.prompt(
+        "Kimi Code API key (input hidden)", hide_input=True, default="", show_default=False
+    ).strip()
     if not key:
         _fail("no API key entered; nothing was stored")
     return key, False
@@ -121,6 +123,7 @@ def login_with_api_key(ctx: AccountContext, key: str, preset: str, *, from_env: 
     console.print(
         f"Signed in with a Kimi Code API key ({region} region, {endpoints.api_base}).",
         highlight=False,
+        soft_wrap=True,
     )
     _report(ctx, probe, identity)
 
@@ -154,6 +157,7 @@ def pick_shared_login(
             f"Found {first.label}'s login at {first.path}; starting a login of kimibridge's own "
             f"(reuse theirs with --share {first.sharing}).",
             highlight=False,
+            soft_wrap=True,
         )
         return None
     for candidate in usable:
@@ -171,9 +175,10 @@ def propose_kimi_cli_identity(ctx: AccountContext, interactive: bool) -> str:
         "X-Msh-* device headers, as Kimi's own CLI sends them. Choose another with --identity "
         "(e.g. kimibridge, harness) or later with `kimibridge config set identity.preset ...`.",
         highlight=False,
+        soft_wrap=True,
     )
     if spec.risk:
-        console.print(f"[yellow]Risk:[/] {spec.risk}", highlight=False)
+        console.print(f"[yellow]Risk:[/] {spec.risk}", highlight=False, soft_wrap=True)
     if interactive and not typer.confirm("Use the kimi-cli identity preset?", default=True):
         return "kimibridge"
     return "kimi-cli"
@@ -195,6 +200,7 @@ async def _device_flow(client: OAuthClient, *, browser: bool) -> TokenRecord:
                     f"Open [bold]{event.verification_uri_complete}[/]\n"
                     f"and confirm the code [bold cyan]{event.user_code}[/].",
                     highlight=False,
+                    soft_wrap=True,
                 )
                 if browser:
                     with contextlib.suppress(webbrowser.Error):
@@ -251,6 +257,7 @@ def login_with_oauth(
         f"Signed in with Kimi's OAuth login ({region} region, {where}); identity preset "
         f"{preset} stored in {ctx.paths.config_file}.",
         highlight=False,
+        soft_wrap=True,
     )
     source = open_token_source(login, ctx.store, endpoints, headers=oauth_headers)
     try:
@@ -281,9 +288,11 @@ def _who(me: Mapping[str, Any] | None) -> str | None:
 def _report(ctx: AccountContext, probe: _Probe, identity: Identity) -> None:
     who = _who(probe.me)
     if who:
-        console.print(f"Account: {who}", highlight=False)
+        console.print(f"Account: {who}", highlight=False, soft_wrap=True)
     ids = probe.catalog.ids
-    console.print(f"Models: {', '.join(ids) if ids else 'none listed'}", highlight=False)
+    console.print(
+        f"Models: {', '.join(ids) if ids else 'none listed'}", highlight=False, soft_wrap=True
+    )
     flag = " [yellow](RISK: see `kimibridge status`)[/]" if identity.risky else ""
-    console.print(f"Identity preset: {identity.preset}{flag}", highlight=False)
+    console.print(f"Identity preset: {identity.preset}{flag}", highlight=False, soft_wrap=True)
     console.print(f"Credential: {ctx.store.path} (0600). Check any time with `kimibridge status`.")

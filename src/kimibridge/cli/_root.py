@@ -18,11 +18,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "config": ("kimibridge.cli.config_cmd", "app", "Show and change settings, with their sources."),
     "login": ("kimibridge.cli.login", "app", "Sign in to Kimi: an API key (recommended) or OAuth."),
     "logout": ("kimibridge.cli.logout", "app", "Remove kimibridge's own credential."),
-    "status": (
-        "kimibridge.cli.status",
-        "app",
-        "Sign-in, identity headers and risk, models, quota.",
-    ),
+    "status": ("kimibridge.cli.status", "app", "Show sign-in, identity and its risk, quota."),
 }
 
 QUICK_START = """\

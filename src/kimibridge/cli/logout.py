@@ -39,12 +39,17 @@ def logout() -> None:
     if not removed:
         console.print(f"Not signed in; there was no credential at {ctx.store.path}.")
         return
-    console.print(f"Signed out: removed kimibridge's credential {ctx.store.path}.", highlight=False)
+    console.print(
+        f"Signed out: removed kimibridge's credential {ctx.store.path}.",
+        highlight=False,
+        soft_wrap=True,
+    )
     if login is not None and login.sharing != "own" and login.shared_path is not None:
         console.print(
             f"The {login.sharing} login at {login.shared_path} was shared, not owned: "
             "it was left untouched.",
             highlight=False,
+            soft_wrap=True,
         )
     if ctx.environ.get(ENV_API_KEY):
         console.print("Note: KIMI_API_KEY is still set in this environment and will be used.")

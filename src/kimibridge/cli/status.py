@@ -64,7 +64,12 @@ def status(
     _render(info)
 
 
-_ROUTES = {"model": "model routes", "tool": "tool routes", "account": "account routes"}
+# Labels for kimi.identity.RequestKind values; an unknown kind is shown by its own name.
+_ROUTES = {
+    "model": "/chat/completions, /messages, /files",
+    "account": "/models, /usages",
+    "service": "/search, /fetch, /tools, /me",
+}
 
 
 def _expiry_text(info: dict[str, Any]) -> str:
@@ -118,13 +123,13 @@ def _render(info: dict[str, Any]) -> None:
     table.add_row("Token", f"{_expiry_text(info)}, from {_source_text(info)}")
     table.add_row("Sharing", info["sharing"])
     ident = info["identity"]
-    flag = "  [bold yellow]RISK[/]" if info["risk"] else "  (no risk flag)"
+    flag = " [bold yellow]RISK[/]" if info["risk"] else ""
     table.add_row("Identity", f"{ident['preset']}{flag}: {ident['summary']}")
     if ident.get("risk"):
         table.add_row("", f"[yellow]{ident['risk']}[/]")
     for kind, headers in ident["headers"].items():
         lines = "\n".join(f"  {name}: {value}" for name, value in headers.items())
-        table.add_row("", f"{_ROUTES.get(kind, kind)}:\n{lines}")
+        table.add_row("", f"on {_ROUTES.get(kind, kind)}:\n{lines}")
     models = info["models"]
     text = ", ".join(
         f"{m['id']} ({m['context_length']:,} ctx, thinking {m['thinking']})" for m in models
