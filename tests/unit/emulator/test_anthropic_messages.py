@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from kimibridge.emulator import anthropic_messages as am
 from kimibridge.emulator.scenario import ToolCallSpec
 from kimibridge.emulator.sse import build_reply, parse_frames
@@ -187,3 +190,40 @@ def test_non_stream_message() -> None:
     assert out["content"][2]["input"] == {"command": "echo hello > out.txt"}
     assert out["usage"]["cache_creation_input_tokens"] == 0
     assert out["id"].startswith("msg_") and out["stop_reason"] == "tool_use"
+
+
+@given(
+    st.none() | st.text(max_size=120),
+    st.text(max_size=200),
+    st.lists(st.dictionaries(st.text(max_size=5), st.text(max_size=40)), max_size=3),
+    st.integers(0, 200),
+)
+def test_stream_reassembles_to_the_non_stream_message(
+    thinking: str | None, text: str, inputs: list[dict[str, str]], max_tokens: int
+) -> None:
+    specs = tuple(ToolCallSpec("Bash", json.dumps(a), f"toolu_{i}") for i, a in enumerate(inputs))
+    r = reply(thinking=thinking, text=text, tool_calls=specs, max_tokens=max_tokens)
+    whole = am.render_json(r)
+    content: list[dict[str, Any]] = []
+    partial: dict[int, str] = {}
+    stop_reason = None
+    for name, ev in events(am.render_stream(r)):
+        if name == "content_block_start":
+            content.append(dict(ev["content_block"]))
+        elif name == "content_block_delta":
+            block, delta = content[ev["index"]], ev["delta"]
+            if delta["type"] == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif delta["type"] == "text_delta":
+                block["text"] += delta["text"]
+            else:
+                partial[ev["index"]] = partial.get(ev["index"], "") + delta["partial_json"]
+        elif name == "message_delta":
+            stop_reason = ev["delta"]["stop_reason"]
+            assert ev["usage"] == whole["usage"]
+    for index, raw in partial.items():
+        content[index]["input"] = json.loads(raw)
+    assert content == whole["content"]
+    assert stop_reason == whole["stop_reason"]

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kimibridge.emulator import openai_chat
 from kimibridge.emulator.catalog import ModelInfo, get_model
@@ -229,3 +231,45 @@ def test_untyped_properties_are_found_only_in_strict_mode() -> None:
         body(tools=[tool("Workflow", workflow)]), K2, strict_types=True
     )
     assert found is not None and "type is not defined" in found[2] and "properties.args" in found[2]
+
+
+_calls = st.lists(
+    st.tuples(
+        st.sampled_from(["bash", "read", "Shell"]),
+        st.dictionaries(st.text(max_size=5), st.text(max_size=60)),
+    ),
+    max_size=3,
+)
+
+
+@given(st.none() | st.text(max_size=120), st.text(max_size=200), _calls, st.integers(0, 200))
+def test_stream_reassembles_to_the_non_stream_answer(
+    thinking: str | None, text: str, calls: list[tuple[str, dict[str, str]]], max_tokens: int
+) -> None:
+    specs = tuple(ToolCallSpec(n, json.dumps(a), f"call_{i}") for i, (n, a) in enumerate(calls))
+    r = reply(thinking=thinking, text=text, tool_calls=specs, max_tokens=max_tokens)
+    whole = openai_chat.render_json(r)["choices"][0]
+    parsed = chunks(openai_chat.render_stream(r, include_usage=False))
+    deltas = [c["choices"][0]["delta"] for c in parsed]
+    assert "".join(d.get("content") or "" for d in deltas) == whole["message"]["content"]
+    if thinking is None:
+        assert all("reasoning_content" not in d for d in deltas)
+    else:
+        assert (
+            "".join(d.get("reasoning_content", "") for d in deltas)
+            == whole["message"]["reasoning_content"]
+        )
+    streamed: dict[int, dict[str, str]] = {}
+    for d in deltas:
+        for tc in d.get("tool_calls", []):
+            entry = streamed.setdefault(tc["index"], {"id": "", "name": "", "arguments": ""})
+            entry["id"] = tc.get("id", entry["id"])
+            entry["name"] = tc["function"].get("name", entry["name"])
+            entry["arguments"] += tc["function"].get("arguments", "")
+    expected = [
+        {"id": c["id"], "name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+        for c in whole["message"].get("tool_calls", [])
+    ]
+    assert [streamed[i] for i in sorted(streamed)] == expected
+    assert parsed[-1]["choices"][0]["finish_reason"] == whole["finish_reason"]
+    assert r.completion_tokens <= max_tokens or whole["finish_reason"] != "length"
