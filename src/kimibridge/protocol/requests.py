@@ -67,7 +67,7 @@ def _tool_result_to_openai(block: Mapping[str, Any], tool_id: str) -> dict[str, 
 
 
 def _user_to_openai(
-    content: Any, ids: ToolIdMap | None, open_calls: set[str], out: list[dict[str, Any]]
+    content: Any, ids: ToolIdMap | None, open_calls: dict[str, int], out: list[dict[str, Any]]
 ) -> None:
     if isinstance(content, str):
         out.append({"role": "user", "content": content})
@@ -75,15 +75,15 @@ def _user_to_openai(
     if not isinstance(content, list):
         raise bad("message `content` must be a string or a list of blocks")
     parts: list[dict[str, Any]] = []
+    results: list[tuple[int, dict[str, Any]]] = []
     for block in content:
         kind = block.get("type")
         if kind == "tool_result":
             raw = str(block.get("tool_use_id", ""))
-            tool_id = ids.outward(raw) if ids else raw
-            if tool_id in open_calls:
-                # Tool messages go first, in order, right after the assistant turn that asked.
-                out.append(_tool_result_to_openai(block, tool_id))
-                open_calls.discard(tool_id)
+            tool_id = ids.outward(raw) if ids is not None else raw
+            position = open_calls.pop(tool_id, None)
+            if position is not None:
+                results.append((position, _tool_result_to_openai(block, tool_id)))
             else:
                 # An orphan result (its call was compacted away) would be a 400 upstream; keep its
                 # text for the model as part of the user turn instead.
@@ -101,6 +101,10 @@ def _user_to_openai(
             parts.append(document_to_openai(block))
         # Other kinds (thinking in a user turn, tool_reference, search results) are skipped on
         # purpose: the OpenAI dialect has no place for them.
+    # Tool messages go first, right after the assistant turn, in the order of its tool_calls
+    # (Claude Code may answer parallel calls in another order).
+    results.sort(key=lambda r: r[0])
+    out.extend(msg for _, msg in results)
     if parts:
         if len(parts) == 1 and parts[0]["type"] == "text":
             out.append({"role": "user", "content": parts[0]["text"]})
@@ -126,7 +130,7 @@ def _assistant_to_openai(
             raw = str(block.get("id", ""))
             calls.append(
                 {
-                    "id": ids.outward(raw) if ids else raw,
+                    "id": ids.outward(raw) if ids is not None else raw,
                     "type": "function",
                     "function": {
                         "name": block.get("name", ""),
@@ -229,7 +233,7 @@ def anthropic_to_openai_request(
     system = req.get("system")
     if system:
         out.append({"role": "system", "content": _system_text(system)})
-    open_calls: set[str] = set()
+    open_calls: dict[str, int] = {}  # tool calls of the last assistant turn still unanswered
     for msg in messages:
         if not isinstance(msg, Mapping):
             raise bad("every message must be an object")
@@ -241,7 +245,7 @@ def anthropic_to_openai_request(
             if not isinstance(content, str | list):
                 raise bad("message `content` must be a string or a list of blocks")
             turn = _assistant_to_openai(content, ids, reasoning_pad)
-            open_calls = {c["id"] for c in turn.get("tool_calls", ())}
+            open_calls = {c["id"]: i for i, c in enumerate(turn.get("tool_calls", ()))}
             out.append(turn)
         elif role == "system":
             out.append({"role": "system", "content": _system_text(content)})
@@ -303,7 +307,7 @@ def _assistant_blocks(msg: Mapping[str, Any], ids: ToolIdMap | None) -> list[dic
         blocks.append(
             {
                 "type": "tool_use",
-                "id": ids.outward(raw) if ids else raw,
+                "id": ids.outward(raw) if ids is not None else raw,
                 "name": fn.get("name", ""),
                 "input": parse_tool_arguments(fn.get("arguments")),
             }
@@ -315,7 +319,11 @@ def _tool_result_block(msg: Mapping[str, Any], ids: ToolIdMap | None) -> dict[st
     raw = str(msg.get("tool_call_id", ""))
     content = msg.get("content")
     body: Any = content if isinstance(content, str) else parts_to_blocks(content)
-    return {"type": "tool_result", "tool_use_id": ids.outward(raw) if ids else raw, "content": body}
+    return {
+        "type": "tool_result",
+        "tool_use_id": ids.outward(raw) if ids is not None else raw,
+        "content": body,
+    }
 
 
 def _tools_to_anthropic(tools: list[Any]) -> list[dict[str, Any]]:

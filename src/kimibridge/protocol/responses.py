@@ -106,7 +106,7 @@ def openai_to_anthropic_response(
         content.append(
             {
                 "type": "tool_use",
-                "id": ids.outward(raw) if ids else sanitize_tool_id(raw),
+                "id": ids.outward(raw) if ids is not None else sanitize_tool_id(raw),
                 "name": fn.get("name", ""),
                 "input": parse_tool_arguments(fn.get("arguments")),
             }
@@ -150,7 +150,7 @@ def anthropic_to_openai_response(
             raw = str(block.get("id", ""))
             calls.append(
                 {
-                    "id": ids.back(raw) if ids else raw,
+                    "id": ids.back(raw) if ids is not None else raw,
                     "type": "function",
                     "function": {
                         "name": block.get("name", ""),

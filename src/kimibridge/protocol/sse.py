@@ -11,6 +11,7 @@ still dispatched, because some upstreams end with ``data: [DONE]\\n`` and nothin
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
 DEFAULT_MAX_EVENT_SIZE = 4 * 1024 * 1024
 
 _BOM = "\ufeff"
+_EOL = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +161,8 @@ def encode_event(data: str, event: str | None = None) -> bytes:
     """One event in wire form; multi-line data becomes several ``data:`` lines."""
     head = f"event: {event}\n" if event is not None else ""
     if "\n" in data or "\r" in data:
-        body = "".join(f"data: {line}\n" for line in data.splitlines())
+        # Only SSE's own line ends split (str.splitlines would also split on U+2028 etc.).
+        body = "".join(f"data: {line}\n" for line in _EOL.split(data))
     else:
         body = f"data: {data}\n"
     return f"{head}{body}\n".encode()

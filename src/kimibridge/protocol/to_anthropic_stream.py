@@ -261,7 +261,7 @@ class OpenAIToAnthropicStream:
         if self._move("tool", out) is not S.TOOL:
             return
         raw = tool.id or f"call_{len(self._tools)}"
-        tool_id = self._ids.outward(raw) if self._ids else sanitize_tool_id(raw)
+        tool_id = self._ids.outward(raw) if self._ids is not None else sanitize_tool_id(raw)
         tool.block = self._open(
             out, {"type": "tool_use", "id": tool_id, "name": tool.name, "input": {}}
         )

@@ -179,7 +179,7 @@ class AnthropicToOpenAIStream:
             self._tool_args[index] = [args] if args else []
             call = {
                 "index": tool_index,
-                "id": self._ids.back(raw) if self._ids else raw,
+                "id": self._ids.back(raw) if self._ids is not None else raw,
                 "type": "function",
                 "function": {"name": block.get("name", ""), "arguments": args},
             }
