@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import random
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -27,7 +28,13 @@ from kimibridge.errors import AuthError
 
 __all__ = ["DirLock", "FlockLock", "LockTimeout", "SyncLock", "hold"]
 
-_POLL_S = 0.02
+# Waiters poll (so a wait can time out or be cancelled): from 1 ms, backing off to 25 ms.
+_POLL_MIN_S = 0.001
+_POLL_MAX_S = 0.025
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(min(_POLL_MAX_S, _POLL_MIN_S * 2 ** min(attempt, 5)) * (0.5 + random.random()))
 
 
 class LockTimeout(AuthError):
@@ -64,6 +71,7 @@ class FlockLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
         deadline = time.monotonic() + self.timeout
+        attempt = 0
         try:
             while True:
                 try:
@@ -73,7 +81,8 @@ class FlockLock:
                         raise _Cancelled from None
                     if time.monotonic() >= deadline:
                         raise LockTimeout(self.path, self.timeout) from None
-                    time.sleep(_POLL_S)
+                    _pause(attempt)
+                    attempt += 1
                     continue
                 self._fd = fd
                 return
@@ -114,6 +123,7 @@ class DirLock:
             with open(self.sentinel, "a"):
                 pass
         deadline = time.monotonic() + self.timeout
+        attempt = 0
         while True:
             if self._try_mkdir():
                 self._start_heartbeat()
@@ -122,7 +132,8 @@ class DirLock:
                 raise _Cancelled
             if time.monotonic() >= deadline:
                 raise LockTimeout(self.path, self.timeout)
-            time.sleep(_POLL_S)
+            _pause(attempt)
+            attempt += 1
 
     def _try_mkdir(self) -> bool:
         try:

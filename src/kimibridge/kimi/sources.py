@@ -82,7 +82,11 @@ def refresh_threshold(expires_in: float, minimum: float = MIN_REFRESH_THRESHOLD_
 
 
 def is_expired(record: TokenRecord, now: float) -> bool:
-    return bool(record.expires_at) and record.expires_at - now <= EXPIRY_SKEW_S
+    """Expired, or so close to it (5 s, less for short-lived tokens) that it cannot be used."""
+    if not record.expires_at:
+        return False
+    skew = min(EXPIRY_SKEW_S, record.expires_in / 10) if record.expires_in > 0 else EXPIRY_SKEW_S
+    return record.expires_at - now <= skew
 
 
 def needs_refresh(
