@@ -22,7 +22,7 @@ from kimibridge.kimi.tokens import Credential
 from kimibridge.kimi.upstream import KimiUpstream
 from kimibridge.kimi.versions import KIMI_CLI_VERSION
 from kimibridge.testing import EmulatorHandle
-from tests.clients import kimi_cli_python
+from tests.clients import INSTALL_HINT, kimi_cli_python
 
 pytestmark = pytest.mark.e2e
 
@@ -95,8 +95,9 @@ def _installed_version(python: Path) -> str:
         capture_output=True,
         text=True,
         timeout=60,
-        check=True,
     )
+    if out.returncode != 0:
+        pytest.skip(f"kimi-cli is not installed in {python.parent.parent}; {INSTALL_HINT}")
     return out.stdout.strip()
 
 
