@@ -412,3 +412,25 @@ async def test_raw_bytes_are_sent_unchanged(kimi: EmulatorHandle) -> None:
     async with upstream(kimi) as up:
         await up.chat_completions(raw, stream=False, caller_headers=CALLER)
     assert kimi.requests[0].body == raw
+
+
+async def test_kimibridge_and_kimi_code_presets_on_the_wire(kimi: EmulatorHandle) -> None:
+    honest = build_identity("kimibridge", versions=VERSIONS, environ={})
+    async with upstream(kimi, honest) as up:
+        await up.chat_completions(CHAT, stream=False, caller_headers=CALLER)
+    code = build_identity(
+        "kimi-code", versions=VERSIONS, facts=FACTS, device_id="d-e-v-i-c-e", environ={}
+    )
+    async with upstream(kimi, code) as up:
+        await up.models(caller_headers=CALLER)
+        await up.fetch("https://example.com", tool_call_id="FetchURL:1")
+    chat, models, fetch = kimi.requests
+    assert chat.headers["User-Agent"] == "kimibridge/0.1.0 (claude-cli/2.1.330)"
+    assert msh_headers(chat.headers) == []
+    for request in (models, fetch):
+        assert request.status == 200
+        assert request.headers["User-Agent"] == "kimi-code-cli/2.1.0"
+        assert request.headers["X-Msh-Platform"] == "kimi_code_cli"
+        assert request.headers["X-Msh-Device-Model"] == "Linux 6.1.0 x64"
+        assert request.headers["X-Msh-Device-Id"] == "d-e-v-i-c-e"
+    assert fetch.headers["X-Msh-Tool-Call-Id"] == "FetchURL:1"
