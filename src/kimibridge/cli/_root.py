@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "login": ("kimibridge.cli.login", "app", "Sign in to Kimi: an API key (recommended) or OAuth."),
     "logout": ("kimibridge.cli.logout", "app", "Remove kimibridge's own credential."),
     "status": ("kimibridge.cli.status", "app", "Show sign-in, identity and its risk, quota."),
+    "serve": ("kimibridge.cli.serve", "app", "Run the local gateway every coding agent can use."),
+    "key": ("kimibridge.cli.key", "app", "Show or add the gateway's local keys (one per agent)."),
+    "usage": ("kimibridge.cli.usage", "app", "Tokens and cache hits through the gateway."),
 }
 
 QUICK_START = """\

@@ -169,7 +169,7 @@ class Ledger:
     def _totals(self, key_sql: str, since: float | None) -> list[Totals]:
         where, args = ("WHERE ts >= ?", (since,)) if since is not None else ("", ())
         sql = (
-            f"SELECT {key_sql} AS k, COUNT(*), SUM(status >= 400), SUM(input_tokens), "
+            f"SELECT {key_sql} AS k, COUNT(*), SUM(status >= 400 OR error IS NOT NULL), SUM(input_tokens), "
             f"SUM(output_tokens), SUM(cached_tokens) FROM requests {where} GROUP BY k ORDER BY k"
         )
         with self._lock:

@@ -19,6 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kimibridge.config import Paths, Settings
@@ -36,7 +37,11 @@ __all__ = [
     "bind_socket",
     "build_gateway",
     "is_loopback_bind",
+    "pidfile_path",
+    "read_pidfile",
+    "remove_pidfile",
     "serve_foreground",
+    "write_pidfile",
 ]
 
 
@@ -76,13 +81,18 @@ def build_gateway(
     """The gateway for these settings; raises ``NeedsLogin`` when not offline and not signed in."""
     from kimibridge.kimi.identity import build_identity
     from kimibridge.kimi.upstream import KimiUpstream
+    from kimibridge.kimi.versions import resolve_versions
 
     env = dict(os.environ if environ is None else environ)
     opts = options or BuildOptions()
     keys = LocalKeys.load_or_create(paths.config_dir)
     ledger = Ledger(paths.state_dir / LEDGER_FILE_NAME) if opts.ledger else None
+    versions = settings.identity.versions
     identity = build_identity(
         settings.identity.preset,
+        versions=resolve_versions(
+            env, kimi_cli=versions.get("kimi-cli"), kimi_code=versions.get("kimi-code")
+        ),
         custom_headers=settings.identity.custom_headers,
         environ=env,
     )
@@ -230,3 +240,62 @@ class GatewayThread:
 def running(gateway: Gateway) -> Iterator[str]:
     with GatewayThread(gateway) as url:
         yield url
+
+
+# ------------------------------------------------------------------------ background process
+
+PIDFILE_NAME = "gateway.json"
+
+
+def pidfile_path(paths: Paths) -> Path:
+    return paths.state_dir / PIDFILE_NAME
+
+
+def write_pidfile(paths: Paths, host: str, port: int, *, offline: bool) -> Path:
+    """Where a running gateway is: ``{pid, host, port, url, offline}`` (read by `run` and `--stop`)."""
+    import json
+
+    from kimibridge._fs import atomic_write
+
+    path = pidfile_path(paths)
+    shown = f"[{host}]" if ":" in host else host
+    info = {
+        "pid": os.getpid(),
+        "host": host,
+        "port": port,
+        "url": f"http://{shown}:{port}",
+        "offline": offline,
+    }
+    atomic_write(path, json.dumps(info) + "\n")
+    return path
+
+
+def read_pidfile(paths: Paths) -> dict[str, Any] | None:
+    """The running gateway's record, or None (no file, or its process is gone)."""
+    import json
+
+    path = pidfile_path(paths)
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(info["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return None
+    except PermissionError:
+        pass
+    return info if isinstance(info, dict) else None
+
+
+def remove_pidfile(paths: Paths) -> None:
+    path = pidfile_path(paths)
+    try:
+        import json
+
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass

@@ -1,0 +1,82 @@
+"""``kimibridge usage``: the gateway's ledger, per day and per agent, with the cache-hit ratio."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Annotated
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command(
+    help=(
+        "Tokens through the gateway per day and per agent, and how much of the prompt Kimi read "
+        "from its cache (cached / input)."
+    )
+)
+def usage(
+    days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 7,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    from kimibridge.config import Paths
+    from kimibridge.gateway.ledger import LEDGER_FILE_NAME, Ledger, Totals
+
+    paths = Paths.from_env(os.environ)
+    path = paths.state_dir / LEDGER_FILE_NAME
+    since = time.time() - days * 86400
+    if path.exists():
+        ledger = Ledger(path)
+        try:
+            by_day, by_agent = ledger.by_day(since), ledger.by_agent(since)
+        finally:
+            ledger.close()
+    else:
+        by_day, by_agent = [], []
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "days": days,
+                    "by_day": [t.to_json() for t in by_day],
+                    "by_agent": [t.to_json() for t in by_agent],
+                },
+                indent=2,
+            )
+        )
+        return
+    from rich.table import Table
+
+    from kimibridge.cli._output import console
+
+    def table(title: str, key: str, rows: list[Totals]) -> Table:
+        t = Table(title=title, title_justify="left")
+        for name in (key, "requests", "errors", "input", "cached", "output", "cache hit"):
+            t.add_column(name, justify="left" if name == key else "right")
+        for r in rows:
+            t.add_row(
+                r.key,
+                str(r.requests),
+                str(r.errors),
+                f"{r.input_tokens:,}",
+                f"{r.cached_tokens:,}",
+                f"{r.output_tokens:,}",
+                f"{r.cache_ratio:.1%}",
+            )
+        return t
+
+    if not by_day:
+        console.print(f"No requests through the gateway in the last {days} days.")
+        return
+    console.print(table(f"Per day (last {days} days)", "day", by_day))
+    console.print(table("Per agent", "agent", by_agent))
