@@ -268,3 +268,65 @@ def _wait_for(condition: object, timeout: float = 20.0) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+@pytest.mark.kimi_emulator(poll_interval=1)
+def test_key_login_after_oauth_drops_the_kimi_cli_identity(kimi_emulator: EmulatorHandle) -> None:
+    env = cli_env(kimi_emulator)
+    assert kb("login", "--oauth", "--no-browser", env=env).returncode == 0
+    kimi_emulator.add_api_key(GOOD_KEY)
+    result = kb("login", "--api-key-stdin", env=env, input=GOOD_KEY)
+    assert result.returncode == 0, result.stderr
+    assert "Identity preset kimi-cli is replaced by harness" in result.stdout
+    kimi_emulator.clear_requests()
+    status = kb("status", "--json", env=env)
+    import json
+
+    info = json.loads(status.stdout)
+    assert (info["method"], info["identity"]["preset"], info["risk"]) == (
+        "api_key",
+        "harness",
+        False,
+    )
+    for request in api_requests(kimi_emulator):
+        assert not any(h.lower().startswith("x-msh-") for h in request.headers)
+
+
+@pytest.mark.kimi_emulator(poll_interval=1)
+def test_interactive_oauth_choice_can_decline_the_kimi_cli_identity(
+    kimi_emulator: EmulatorHandle,
+) -> None:
+    env = cli_env(kimi_emulator)
+    code, transcript = _run_on_a_tty(
+        ["login", "--no-browser"],
+        env,
+        [
+            ("[1] an API key or [2] the OAuth login", "2\r"),
+            ("Use the kimi-cli identity preset?", "n\r"),
+        ],
+    )
+    assert code == 0, transcript
+    assert "reserve this login for Kimi's own clients" in transcript
+    assert "Signed in with Kimi's OAuth login" in transcript
+    assert 'preset = "kimibridge"' in paths(env).config_file.read_text()
+
+
+@pytest.mark.kimi_emulator(poll_interval=1, approve_after_polls=None)
+def test_ctrl_c_during_the_device_login_is_one_line(kimi_emulator: EmulatorHandle) -> None:
+    import signal
+
+    env = cli_env(kimi_emulator)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimibridge", "login", "--oauth", "--no-browser"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    _wait_for(lambda: kimi_emulator.stats["polls"] >= 1)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "sign-in cancelled" in one_line(err)
+    assert not paths(env).credentials_file.exists()

@@ -36,6 +36,7 @@ from kimibridge.kimi.tokens import TokenSource
 from kimibridge.kimi.upstream import KimiUpstream
 
 __all__ = [
+    "key_preset",
     "login_with_api_key",
     "login_with_oauth",
     "pick_shared_login",
@@ -98,6 +99,20 @@ async def _probe(
         if isinstance(me_body, dict):
             me = me_body
     return _Probe(catalog, me)
+
+
+def key_preset(ctx: AccountContext) -> str:
+    """The preset for a key login: the current one unless it presents a Kimi client."""
+    current = ctx.settings.identity.preset
+    if not PRESETS[current].risk:
+        return current
+    console.print(
+        f"Identity preset {current} is replaced by harness: an API key needs no Kimi client "
+        "identity (choose with --identity).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return "harness"
 
 
 def login_with_api_key(ctx: AccountContext, key: str, preset: str, *, from_env: bool) -> None:

@@ -98,8 +98,9 @@ def login(
 
     The key is never read from the command line: it comes from a hidden prompt, from
     --api-key-stdin, or from KIMI_API_KEY. It is checked with one call to /models and is not
-    stored if Kimi rejects it. The OAuth login stores the identity preset kimi-cli unless
-    --identity says otherwise. Without a terminal, --api-key or --oauth is required.
+    stored if Kimi rejects it. With a key the identity preset is harness (a kimibridge or
+    custom preset already chosen is kept); the OAuth login proposes kimi-cli and says so.
+    --identity chooses explicitly. Without a terminal, --api-key or --oauth is required.
 
     Examples:
 
@@ -145,7 +146,7 @@ def login(
     preset = identity.value if identity else None
     if method == "api_key":
         key, from_env = flow.read_api_key(api_key_stdin, env_key, interactive)
-        flow.login_with_api_key(ctx, key, preset or "harness", from_env=from_env)
+        flow.login_with_api_key(ctx, key, preset or flow.key_preset(ctx), from_env=from_env)
         return
     console.print(f"[yellow]Note:[/] {RISK_SENTENCE}", highlight=False)
     shared = flow.pick_shared_login(ctx, share.value if share else None, interactive)
