@@ -202,3 +202,12 @@ async def test_every_request_is_recorded(kimi: EmulatorHandle) -> None:
     assert KEY not in repr(kimi.requests) and KEY not in str(search.redacted())
     kimi.clear_requests()
     assert kimi.requests == []
+
+
+async def test_unknown_api_route_is_a_json_404(kimi: EmulatorHandle) -> None:
+    async with aiohttp.ClientSession() as s, s.get(kimi.base_url + "/nope", headers=HEADERS) as r:
+        assert r.status == 404
+        assert (await r.json())["error"]["type"] == "not_found_error"
+    async with aiohttp.ClientSession() as s, s.get(kimi.base_url + "/search", headers=HEADERS) as r:
+        assert r.status == 405
+    assert [r.status for r in kimi.requests] == [404, 405]

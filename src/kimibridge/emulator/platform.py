@@ -177,6 +177,15 @@ def middlewares(emulator: Emulator) -> list[Any]:
         except web.HTTPException as exc:
             record.status = exc.status
             record.answered_at = time.monotonic()
+            if path.startswith(API_PREFIX) and exc.status in (404, 405):
+                # Kimi-style JSON rather than aiohttp's plain-text "404: Not Found".
+                kind = "not_found_error" if exc.status == 404 else "invalid_request_error"
+                message = f"{request.method} {path} is not a route of this API."
+                return errors.error_response(exc.status, kind, message, dialect_for(path))
+            raise
+        except (asyncio.CancelledError, ConnectionResetError):
+            record.extra["disconnected"] = True  # the client went away mid-answer
+            record.answered_at = time.monotonic()
             raise
         except BaseException:
             record.status = 500
