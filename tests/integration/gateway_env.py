@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kimibridge.gateway import EventBus, Gateway, GatewayConfig, Ledger, LocalKeys
 from kimibridge.gateway.server import GatewayThread
@@ -58,3 +62,29 @@ def gateway_env(
     )
     with GatewayThread(gateway) as url:
         yield GatewayEnv(url, keys.default, gateway, kimi)
+
+
+@dataclass
+class Resp:
+    status_code: int
+    content: bytes
+    headers: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def http(
+    method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None
+) -> Resp:
+    """A blocking HTTP call with the stdlib (no client library's own retries or header rules)."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return Resp(r.status, r.read(), {k.lower(): v for k, v in r.headers.items()})
+    except urllib.error.HTTPError as e:
+        return Resp(e.code, e.read(), {k.lower(): v for k, v in e.headers.items()})

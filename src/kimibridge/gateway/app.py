@@ -348,23 +348,30 @@ class Gateway:
 
         async def pump() -> None:
             parser = SSEParser()
+            out = bytearray()  # what the pipe produced and the client has not got yet
             try:
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 try:
                     async for raw in stream:
-                        events = parser.feed(raw)
-                        if events:
-                            out = b"".join([pipe.feed(e) for e in events])
-                            if out:
-                                await send(
-                                    {"type": "http.response.body", "body": out, "more_body": True}
-                                )
-                    tail = b"".join([pipe.feed(e) for e in parser.close()]) + pipe.close()
+                        for event in parser.feed(raw):
+                            out += pipe.feed(event)
+                        if out:
+                            await send(
+                                {
+                                    "type": "http.response.body",
+                                    "body": bytes(out),
+                                    "more_body": True,
+                                }
+                            )
+                            out.clear()
+                    for event in parser.close():
+                        out += pipe.feed(event)
+                    out += pipe.close()
                 except (UpstreamError, TranslationError) as exc:
                     message, kind = error_event(exc)
                     failure.append(message)
-                    tail = pipe.error(message, kind)
-                await send({"type": "http.response.body", "body": tail, "more_body": False})
+                    out += pipe.error(message, kind)
+                await send({"type": "http.response.body", "body": bytes(out), "more_body": False})
             finally:
                 await stream.aclose()
 
