@@ -212,3 +212,34 @@ def test_help_teaches() -> None:
         "/_emulator/",
     ):
         assert needle in result.stdout
+
+
+def test_bad_scenario_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "turns.json"
+    bad.write_text('[{"tool_calls": 3}]')
+    result = subprocess.run(
+        [sys.executable, "-m", "kimibridge", "emulator", "--port", "0", "--scenario", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "scenario" in lines[0]
+
+
+def test_scenario_file_scripts_replies(tmp_path: Path) -> None:
+    turns = tmp_path / "turns.json"
+    turns.write_text('[{"text": "scripted from the CLI"}]')
+    emu = CliEmulator(tmp_path, "--port", "0", "--scenario", str(turns))
+    try:
+        root = emu.banner[0].split(" listening on ")[1].split()[0]
+        key = next(line.split("=", 1)[1] for line in emu.banner if "KIMI_API_KEY=" in line)
+        chat = {"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {key}", "User-Agent": "KimiCLI/1.52.0"}
+        status, body = http("POST", f"{root}/coding/v1/chat/completions", chat, headers)
+        assert status == 200
+        assert body["choices"][0]["message"]["content"] == "scripted from the CLI"
+        assert emu.interrupt() == 0
+    finally:
+        emu.close()

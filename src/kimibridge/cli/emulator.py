@@ -60,7 +60,9 @@ def _is_loopback(host: str) -> bool:
 @app.command(help=HELP)
 def emulator(
     host: Annotated[str, typer.Option(help="Address to bind (loopback advised).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to bind; 0 picks a free one.")] = DEFAULT_PORT,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port to bind; 0 picks a free one.")
+    ] = DEFAULT_PORT,
     scenario: Annotated[
         Path | None,
         typer.Option(
@@ -124,7 +126,12 @@ def emulator(
         print("\n".join(lines), flush=True)
 
     try:
-        run_foreground(Emulator(config), host, port, ready)
+        emu = Emulator(config)  # loads --scenario
+    except (OSError, ValueError) as exc:
+        error(f"cannot load scenario {scenario}: {exc}")
+        raise typer.Exit(1) from None
+    try:
+        run_foreground(emu, host, port, ready)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             error(f"port {port} on {host} is already in use; pick another with --port (0 = any).")
