@@ -237,9 +237,21 @@ def load_or_create_device_id(path: Path, style: DeviceIdStyle) -> str:
             os.link(tmp, path)
         except FileExistsError:
             return _read_device_id(path) or new_id
+        except OSError:  # no hard links on this filesystem: exclusive create instead
+            return _create_exclusive(path, new_id)
         return new_id
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_exclusive(path: Path, new_id: str) -> str:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_device_id(path) or new_id
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(new_id)
+    return new_id
 
 
 def _read_device_id(path: Path) -> str | None:

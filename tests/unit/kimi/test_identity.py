@@ -354,3 +354,14 @@ def test_honest_presets_touch_no_device_file(tmp_path: Path) -> None:
 def test_platform_facts_detect_describe_this_machine() -> None:
     facts = PlatformFacts.detect()
     assert facts.system and facts.node
+
+
+def test_device_id_without_hard_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_link(src: object, dst: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    path = tmp_path / "d" / "device_id"
+    new = load_or_create_device_id(path, "kimi-cli")
+    assert path.read_text() == new and _mode(path) == 0o600
+    assert os.listdir(tmp_path / "d") == ["device_id"]
