@@ -128,7 +128,7 @@ def _merged(case: Case) -> list[tuple[str, Any]]:
 
 def anthropic_sse(case: Case) -> bytes:
     start_usage = dict(anthropic_usage(case), output_tokens=1)
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_01",
         "type": "message",
         "role": "assistant",

@@ -126,17 +126,21 @@ def test_transition_tables_are_data() -> None:
 
 def test_state_is_readable_through_a_stream() -> None:
     t = OpenAIToAnthropicStream()
-    assert t.state is StreamState.START and not t.started
+    seen = [t.state]
     t.start()
-    assert t.state is StreamState.MESSAGE and t.started
-    t.feed({"choices": [{"index": 0, "delta": {"reasoning_content": "hm"}}]})
-    assert t.state is StreamState.THINKING
-    t.feed({"choices": [{"index": 0, "delta": {"content": "x"}}]})
-    assert t.state is StreamState.TEXT
-    t.feed({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    assert t.state is StreamState.FINISHING
+    seen.append(t.state)
+    for chunk in (
+        {"choices": [{"index": 0, "delta": {"reasoning_content": "hm"}}]},
+        {"choices": [{"index": 0, "delta": {"content": "x"}}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ):
+        t.feed(chunk)
+        seen.append(t.state)
     t.feed(SSEEvent("[DONE]"))
-    assert t.state is StreamState.DONE and t.stop_reason == "end_turn"
+    seen.append(t.state)
+    S = StreamState
+    assert seen == [S.START, S.MESSAGE, S.THINKING, S.TEXT, S.FINISHING, S.DONE]
+    assert t.stop_reason == "end_turn"
 
 
 def test_start_sends_message_start_before_upstream_answers() -> None:
@@ -171,7 +175,8 @@ def test_anthropic_error_event_becomes_openai_error_chunk() -> None:
     items += t.feed({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}})
     items += t.close()
     check_openai(items, error=True)
-    assert items[-2]["error"]["message"] == "busy"
+    error = items[-2]
+    assert isinstance(error, dict) and error["error"]["message"] == "busy"
 
 
 def test_error_method_ends_either_dialect() -> None:
