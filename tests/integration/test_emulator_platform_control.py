@@ -111,6 +111,9 @@ async def test_faults_and_latency(kimi_emulator: EmulatorHandle) -> None:
     assert (await control(kimi_emulator, "DELETE", "faults"))[1] == {"faults": []}
     assert (await control(kimi_emulator, "POST", "faults", {"kind": "nope"}))[0] == 400
     assert (await control(kimi_emulator, "POST", "faults", {"kind": "quota", "bogus": 1}))[0] == 400
+    bad = {"kind": "slow_first_byte", "delay_s": "soon"}
+    assert (await control(kimi_emulator, "POST", "faults", bad))[0] == 400
+    assert (await control(kimi_emulator, "POST", "faults", {"kind": "quota", "route": 3}))[0] == 400
     assert await control(kimi_emulator, "POST", "latency", {"ms": 5}) == (200, {"latency_ms": 5.0})
 
 

@@ -65,6 +65,14 @@ def control_routes(emulator: Emulator) -> list[web.RouteDef]:
         except (KeyError, ValueError):
             return _fail(f"kind must be one of {[k.value for k in FaultKind]}")
         route = body.pop("route", None)
+        if route is not None and not isinstance(route, str):
+            return _fail("route must be a path suffix such as /messages")
+        for name in ("delay_s", "after_chunks"):
+            value = body.get(name)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool)
+            ):
+                return _fail(f"{name} must be a number")
         try:
             fault = state.inject(kind, route, **body)
         except TypeError as exc:
