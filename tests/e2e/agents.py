@@ -44,6 +44,7 @@ __all__ = [
     "Connect",
     "claude_code",
     "kimi_cli",
+    "openai_tool_results",
     "opencode",
     "parse_strace",
     "pi",
@@ -381,6 +382,12 @@ def kimi_cli(
         *extra_args,
     ]
     return AgentCommand("kimi-cli", tuple(argv), env, work, home, (_port_of(base_url),))
+
+
+def openai_tool_results(body: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The ``role: tool`` messages of an OpenAI chat request body."""
+    messages = body.get("messages") or []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
 
 
 # ---------------------------------------------------------------------------------------------
