@@ -238,10 +238,19 @@ async def _admit_and_handle(
     return await handler(request)
 
 
+async def _note_status(request: web.Request, response: web.StreamResponse) -> None:
+    # Set before the first byte leaves, so a client that has read a whole stream never finds
+    # its request still without a status.
+    record = request.get(RECORD_KEY)
+    if record is not None:
+        record.status = response.status
+
+
 def register(app: web.Application, emulator: Emulator) -> None:
     from kimibridge.emulator.control import control_routes
 
     state = emulator.platform
+    app.on_response_prepare.append(_note_status)
     app.add_routes(oauth_routes(state.oauth))
     app.add_routes(platform_routes(state.files, state.usage))
     app.add_routes(control_routes(emulator))
