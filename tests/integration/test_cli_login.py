@@ -330,3 +330,12 @@ def test_ctrl_c_during_the_device_login_is_one_line(kimi_emulator: EmulatorHandl
     assert proc.returncode == 130
     assert "sign-in cancelled" in one_line(err)
     assert not paths(env).credentials_file.exists()
+
+
+@pytest.mark.kimi_emulator(poll_interval=1, approve_after_polls=None)
+def test_device_login_time_limit_is_one_line(kimi_emulator: EmulatorHandle) -> None:
+    env = cli_env(kimi_emulator)
+    result = kb("login", "--oauth", "--no-browser", "--timeout", "3", env=env)
+    assert result.returncode == 1
+    assert "not completed within 3 s" in one_line(result.stderr)
+    assert not paths(env).credentials_file.exists()

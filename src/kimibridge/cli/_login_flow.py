@@ -205,9 +205,9 @@ def _can_open_browser(environ: Mapping[str, str]) -> bool:
     return bool(environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY"))
 
 
-async def _device_flow(client: OAuthClient, *, browser: bool) -> TokenRecord:
+async def _device_flow(client: OAuthClient, *, browser: bool, limit_s: float) -> TokenRecord:
     with console.status("Waiting for you to approve the sign-in in the browser...") as status:
-        async for event in device_login(client):
+        async for event in device_login(client, time_limit=limit_s):
             if isinstance(event, VerificationCode):
                 if event.restarted:
                     console.print("That code expired; here is a new one.")
@@ -233,7 +233,12 @@ async def _device_flow(client: OAuthClient, *, browser: bool) -> TokenRecord:
 
 
 def login_with_oauth(
-    ctx: AccountContext, shared: SharedLogin | None, preset: str, *, browser: bool
+    ctx: AccountContext,
+    shared: SharedLogin | None,
+    preset: str,
+    *,
+    browser: bool,
+    timeout: float,
 ) -> None:
     identity = identity_for(ctx.settings, ctx.environ, preset)
     oauth_headers = identity.headers(RequestKind.ACCOUNT)
@@ -251,7 +256,9 @@ def login_with_oauth(
         client = OAuthClient(endpoints, headers=oauth_headers)
         try:
             token = asyncio.run(
-                _device_flow(client, browser=browser and _can_open_browser(ctx.environ))
+                _device_flow(
+                    client, browser=browser and _can_open_browser(ctx.environ), limit_s=timeout
+                )
             )
         except KeyboardInterrupt:
             _fail("sign-in cancelled; nothing was stored", 130)

@@ -93,6 +93,10 @@ def login(
         bool,
         typer.Option("--no-browser", help="Do not open a browser; just print the URL and code."),
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", hidden=True, min=1.0, help="Device login limit, seconds."),
+    ] = 15 * 60.0,
 ) -> None:
     """Sign in to Kimi For Coding, with an API key (recommended) or the OAuth device login.
 
@@ -152,4 +156,4 @@ def login(
     shared = flow.pick_shared_login(ctx, share.value if share else None, interactive)
     if preset is None:
         preset = flow.propose_kimi_cli_identity(ctx, interactive)
-    flow.login_with_oauth(ctx, shared, preset, browser=not no_browser)
+    flow.login_with_oauth(ctx, shared, preset, browser=not no_browser, timeout=timeout)
