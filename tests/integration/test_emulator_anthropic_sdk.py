@@ -224,3 +224,25 @@ def test_same_request_same_content(client: anthropic.Anthropic) -> None:
         return dict(body)
 
     assert once() == once()
+
+
+def test_thinking_only_turn_gets_kimis_placeholder_text(
+    client: anthropic.Anthropic, kimi_emulator: EmulatorHandle
+) -> None:
+    kimi_emulator.script([{"thinking": "just pondering"}, {"thinking": "quiet"}])
+    m = client.messages.create(
+        model="kimi-for-coding", max_tokens=100, messages=[{"role": "user", "content": "x"}]
+    )
+    assert m.content[0].type == "thinking" and m.content[0].thinking == "just pondering"
+    assert m.content[1].type == "text"
+    assert (
+        m.content[1].text
+        == "(Empty response: {'content': [{'type': 'thinking', 'thinking': 'just pondering'}]})"
+    )
+    m = client.messages.create(
+        model="kimi-for-coding",
+        max_tokens=100,
+        thinking={"type": "disabled"},
+        messages=[{"role": "user", "content": "x"}],
+    )
+    assert m.content == []

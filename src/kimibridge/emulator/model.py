@@ -40,7 +40,7 @@ from kimibridge.emulator.tokens import CanonicalPrompt, anthropic_prompt, openai
 if TYPE_CHECKING:
     from kimibridge.emulator.app import Emulator, EmulatorConfig
 
-__all__ = ["ModelState", "register"]
+__all__ = ["ModelState", "empty_response_text", "register"]
 
 _STREAM_FAULTS = frozenset({FaultKind.STREAM_CUT, FaultKind.MALFORMED_CHUNK})
 
@@ -81,6 +81,20 @@ class ModelState:
     def read_cache(self, prompt: CanonicalPrompt) -> int:
         return self.cache.lookup_and_store(prompt, now=self.clock(), ttl=self.config.cache_ttl)
 
+    def stats(self) -> dict[str, int]:
+        """Cache counters and pending scenario steps, for the control API and tests."""
+        c = self.cache.stats
+        return {
+            "pending_steps": len(self._steps),
+            "cache_entries": len(self.cache),
+            "cache_lookups": c.lookups,
+            "cache_exact_hits": c.exact_hits,
+            "cache_prefix_hits": c.prefix_hits,
+            "cache_misses": c.misses,
+            "cache_tokens_read": c.tokens_read,
+            "cache_tokens_prompted": c.tokens_prompted,
+        }
+
     def missing_file(self, body: Any) -> str | None:
         """The first ``ms://`` URL in the request that names no uploaded file, or None."""
         if self.file_exists is None:
@@ -105,6 +119,16 @@ def _missing_file_response(url: str, dialect: Dialect) -> web.Response:
     # Kimi's wording for an unknown file id is unverified.
     return error_response(
         400, "invalid_request_error", f"Invalid request: file {url} not found", dialect
+    )
+
+
+def empty_response_text(thinking: str) -> str:
+    """What Kimi answers when the model only thought: a placeholder text wrapping the thinking.
+
+    Shape from pi-provider-kimi-code ``src/stream.ts`` (kimi-plugins.md §1.10), which filters it.
+    """
+    return (
+        "(Empty response: " + repr({"content": [{"type": "thinking", "thinking": thinking}]}) + ")"
     )
 
 
@@ -212,16 +236,19 @@ def _reply(
     id_prefix: str,
 ) -> Reply:
     thinking_text: str | None = None
+    text = turn.text
     if thinking:
         said = directive.user_text(conv.texts_of_last_user_message)
         thinking_text = (
             turn.thinking if turn.thinking is not None else directive.default_thinking(said)
         )
+        if not text and not turn.tool_calls:
+            text = empty_response_text(thinking_text)
     return build_reply(
         model=model,
         seed=seed,
         thinking=thinking_text,
-        text=turn.text,
+        text=text,
         tool_calls=_tool_calls(turn, conv.tools, id_prefix, seed),
         max_tokens=max_tokens,
         prompt_tokens=prompt.tokens,

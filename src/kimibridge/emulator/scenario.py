@@ -148,7 +148,10 @@ def parse_steps(steps: Sequence[Any]) -> list[Turn]:
 
 def load_steps(path: Path) -> list[Turn]:
     """Steps from a YAML or JSON file (JSON is YAML), either a list or ``{"steps": [...]}``."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not YAML or JSON: {exc}") from None
     if isinstance(data, Mapping):
         data = data.get("steps")
     if not isinstance(data, list):

@@ -114,3 +114,18 @@ def test_scenario_path_in_config_is_loaded(tmp_path: Path) -> None:
     path.write_text("- text: from file\n")
     state = ModelState(EmulatorConfig(scenario_path=path))
     assert state.next_turn(_conv("x")).text == "from file"
+
+
+def test_broken_yaml_is_a_scenario_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- text: [unclosed\n")
+    with pytest.raises(ScenarioError, match="not YAML"):
+        load_steps(bad)
+
+
+def test_stats_count_pending_steps() -> None:
+    state = ModelState(EmulatorConfig())
+    state.script([{"text": "a"}, {"text": "b"}])
+    state.next_turn(_conv("x"))
+    assert state.stats()["pending_steps"] == 1
+    assert state.stats()["cache_lookups"] == 0
