@@ -16,6 +16,7 @@ def test_atomic_write_creates_private_file(tmp_path: Path) -> None:
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "d"
     target = tmp_path / "f"
     atomic_write(target, b"old")
     atomic_write(target, b"new", mode=0o644)
@@ -25,11 +26,9 @@ def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path: Path) -> None:
 
 
 def test_failed_write_keeps_old_content(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "d"
     target = tmp_path / "f"
     atomic_write(target, b"old")
-
-    class Boom(bytes):
-        pass
 
     with pytest.raises(TypeError):
         atomic_write(target, 123)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ FORBIDDEN: dict[str, set[str]] = {
         "_fs",
     },
     "protocol": {"cli", "gateway", "harness", "kimi", "team", "tools", "emulator"},
-    "kimi": {"cli", "gateway", "harness", "team", "tools", "emulator", "protocol"},
+    "kimi": {"cli", "gateway", "harness", "team", "tools", "emulator"},
     "gateway": {"cli", "harness", "team", "tools"},
     "harness": {"cli", "team"},
     "tools": {"cli", "gateway", "harness", "team"},
