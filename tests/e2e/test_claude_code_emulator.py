@@ -99,16 +99,27 @@ def test_bash_tool_round_trip_writes_a_file(kimi_emulator: EmulatorHandle, tmp_p
     assert final["result"] == "Tool result: (Bash completed with no output)", final
 
 
-def test_text_turn(kimi_emulator: EmulatorHandle, tmp_path: Path) -> None:
+@pytest.mark.parametrize("auth_token", [False, True], ids=["x-api-key", "bearer"])
+def test_text_turn(kimi_emulator: EmulatorHandle, tmp_path: Path, auth_token: bool) -> None:
     kimi_emulator.add_api_key(API_KEY)
     command = claude_code(
-        tmp_path, kimi_emulator.anthropic_base_url, API_KEY, "Say hello to the emulator"
+        tmp_path,
+        kimi_emulator.anthropic_base_url,
+        API_KEY,
+        "Say hello to the emulator",
+        auth_token=auth_token,
     )
 
     result = run_agent(command)
 
     _assert_clean(result, kimi_emulator)
-    assert len(_messages_requests(kimi_emulator)) == 1
+    [request] = _messages_requests(kimi_emulator)
+    if auth_token:
+        assert request.headers.get("Authorization") == f"Bearer {API_KEY}"
+        assert "x-api-key" not in request.headers
+    else:
+        assert request.headers.get("x-api-key") == API_KEY
+        assert "Authorization" not in request.headers
     final = _final(result)
     assert final["result"] == "Hello from the Kimi emulator. You said: Say hello to the emulator"
     assert result.written == {}
