@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -339,3 +340,34 @@ def test_device_login_time_limit_is_one_line(kimi_emulator: EmulatorHandle) -> N
     assert result.returncode == 1
     assert "not completed within 3 s" in one_line(result.stderr)
     assert not paths(env).credentials_file.exists()
+
+
+def test_sharing_kimi_codes_login_follows_its_region_marker(kimi_emulator: EmulatorHandle) -> None:
+    from kimibridge.kimi.kimicli_files import TokenRecord, encode_kimi_code
+
+    env = cli_env(kimi_emulator)
+    home = Path(env["KIMI_CODE_HOME"])
+    pair = kimi_emulator.issue_tokens()
+    record = TokenRecord(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_at=float(int(time.time() + pair.expires_in)),
+        expires_in=float(pair.expires_in),
+    )
+    (home / "credentials").mkdir(parents=True)
+    (home / "credentials" / "kimi-code.json").write_bytes(encode_kimi_code(record))
+    (home / "region").write_text("global\n")
+
+    result = kb("login", "--oauth", "--share", "kimi-code", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "global region" in result.stdout and "Kimi Code's login" in result.stdout
+    assert_no_secret(result, pair.access_token, pair.refresh_token)
+    stored = read_json(paths(env).credentials_file)
+    assert (stored["sharing"], stored["region"]) == ("kimi-code", "global")
+
+
+def test_share_without_a_kimi_cli_login_is_one_line() -> None:
+    env = cli_env(KIMI_CODE_BASE_URL="http://127.0.0.1:9/coding/v1")
+    result = kb("login", "--oauth", "--share", "kimi-cli", env=env)
+    assert result.returncode == 1
+    assert "no kimi-cli login found" in one_line(result.stderr)

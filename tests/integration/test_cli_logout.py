@@ -15,6 +15,7 @@ from tests.integration.cli_account_helpers import (
     assert_no_secret,
     cli_env,
     kb,
+    one_line,
     paths,
     read_json,
     write_kimi_cli_login,
@@ -90,3 +91,16 @@ def test_logout_mentions_a_key_still_in_the_environment(kimi_emulator: EmulatorH
     assert "KIMI_API_KEY is still set" in result.stdout
     assert_no_secret(result, GOOD_KEY)
     assert os.environ.get("KIMI_API_KEY") is None
+
+
+def test_a_broken_credential_file_is_one_line_and_logout_removes_it() -> None:
+    env = cli_env(KIMI_CODE_BASE_URL="http://127.0.0.1:9/coding/v1")
+    cred = paths(env).credentials_file
+    cred.parent.mkdir(parents=True, exist_ok=True)
+    cred.write_text("{not json")
+    status = kb("status", env=env)
+    assert status.returncode == 1
+    assert "kimibridge logout" in one_line(status.stderr)
+    logout = kb("logout", env=env)
+    assert logout.returncode == 0, logout.stderr
+    assert not cred.exists()

@@ -96,9 +96,15 @@ class AccountContext:
         return identity_for(self.settings, self.environ, self.settings.identity.preset)
 
 
-def account_context(flags: Mapping[str, object] | None = None) -> AccountContext:
+def account_context(
+    flags: Mapping[str, object] | None = None, *, load_login: bool = True
+) -> AccountContext:
+    """Settings for this process (its environment plus ``flags``) and the stored login.
+
+    A broken credential file raises ``ConfigError`` unless ``load_login`` is False.
+    """
     environ = dict(os.environ)
     paths = Paths.from_env(environ)
     settings = Settings.load(paths, environ=environ, flags=flags or {})
     store = CredentialStore(paths.credentials_file)
-    return AccountContext(paths, settings, environ, store, store.load())
+    return AccountContext(paths, settings, environ, store, store.load() if load_login else None)

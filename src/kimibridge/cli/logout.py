@@ -29,10 +29,14 @@ def logout() -> None:
     from kimibridge.cli._account import account_context
     from kimibridge.cli._output import console
     from kimibridge.config import update_config_file
+    from kimibridge.errors import ConfigError
     from kimibridge.kimi.endpoints import ENV_API_KEY
 
-    ctx = account_context()
-    login = ctx.login
+    ctx = account_context(load_login=False)
+    try:
+        login = ctx.store.load()
+    except ConfigError:  # an unreadable file is exactly what logout must be able to remove
+        login = None
     removed = ctx.store.delete()
     if ctx.paths.config_file.exists():
         update_config_file(ctx.paths.config_file, {"sign_in": None})
