@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 from kimibridge.errors import TranslationError
 
 __all__ = ["parse_tool_arguments"]
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# What walking a body of the wrong shape raises (a list where an object belongs, a string
+# where a number belongs). Caught only at the public entry points, see `shape_errors`.
+SHAPE_ERRORS = (AttributeError, TypeError, ValueError, KeyError, IndexError)
+
 
 def bad(message: str) -> TranslationError:
     return TranslationError(message, status_hint=400)
+
+
+def shape_errors(what: str, status_hint: int) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Turn a wrong-shape crash inside a translator into a TranslationError.
+
+    The walks read dicts optimistically instead of validating every node first (that keeps the
+    hot path cheap); a body of the wrong shape then fails with a built-in error, which becomes
+    a 400 for client input (``status_hint=400``) or a 502 for upstream output, never a 500.
+    """
+
+    def wrap(func: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(func)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except SHAPE_ERRORS as exc:
+                message = f"malformed {what}: {type(exc).__name__}: {exc}"
+                raise TranslationError(message, status_hint=status_hint) from exc
+
+        return inner
+
+    return wrap
 
 
 def dumps(value: Any) -> str:

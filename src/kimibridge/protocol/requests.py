@@ -20,6 +20,7 @@ from kimibridge.protocol.content import (
     image_to_openai,
     parse_tool_arguments,
     parts_to_blocks,
+    shape_errors,
     text_of,
 )
 from kimibridge.protocol.ids import ToolIdMap
@@ -201,6 +202,7 @@ def _effort_from_thinking(req: Mapping[str, Any]) -> str | None:
     return None  # adaptive without an effort: the gateway applies the model's default
 
 
+@shape_errors("Anthropic request", 400)
 def anthropic_to_openai_request(
     req: Mapping[str, Any],
     *,
@@ -384,6 +386,7 @@ def _append(
     out.append({"role": role, "content": text if text is not None else blocks})
 
 
+@shape_errors("OpenAI request", 400)
 def openai_to_anthropic_request(
     req: Mapping[str, Any],
     *,

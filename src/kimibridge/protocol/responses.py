@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kimibridge.protocol.anthropic import synthesize_signature
-from kimibridge.protocol.content import parse_tool_arguments
+from kimibridge.protocol.content import parse_tool_arguments, shape_errors
 from kimibridge.protocol.ids import ToolIdMap, sanitize_tool_id
 from kimibridge.protocol.usage import Usage, openai_usage_of
 
@@ -71,6 +71,7 @@ def _message_id(raw: Any) -> str:
     return "msg_" + sanitize_tool_id(text) if text else "msg_kimibridge"
 
 
+@shape_errors("OpenAI response", 502)
 def openai_to_anthropic_response(
     resp: Mapping[str, Any], *, ids: ToolIdMap | None = None, model: str | None = None
 ) -> dict[str, Any]:
@@ -124,6 +125,7 @@ def openai_to_anthropic_response(
     }
 
 
+@shape_errors("Anthropic response", 502)
 def anthropic_to_openai_response(
     msg: Mapping[str, Any],
     *,

@@ -14,6 +14,7 @@ from kimibridge.protocol._states import (
     protocol_error,
 )
 from kimibridge.protocol.anthropic import anthropic_error, synthesize_signature
+from kimibridge.protocol.content import SHAPE_ERRORS
 from kimibridge.protocol.ids import ToolIdMap, sanitize_tool_id
 from kimibridge.protocol.openai import OPENAI_DONE
 from kimibridge.protocol.responses import anthropic_stop_reason
@@ -103,6 +104,10 @@ class OpenAIToAnthropicStream:
             if not isinstance(chunk, Mapping):
                 raise protocol_error("a chunk is not a JSON object")
             self._chunk(chunk, out)
+        except SHAPE_ERRORS as exc:
+            self._stash = out
+            self._fault_state, self.state = self.state, S.ERROR
+            raise protocol_error(f"{type(exc).__name__}: {exc}") from exc
         except TranslationError:
             self._stash = out
             self._fault_state, self.state = self.state, S.ERROR

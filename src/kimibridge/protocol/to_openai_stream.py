@@ -15,6 +15,7 @@ from kimibridge.protocol._states import (
     protocol_error,
     unparsable,
 )
+from kimibridge.protocol.content import SHAPE_ERRORS
 from kimibridge.protocol.ids import ToolIdMap
 from kimibridge.protocol.openai import OPENAI_DONE, OpenAIStreamItem, openai_error
 from kimibridge.protocol.responses import openai_finish_reason
@@ -76,6 +77,10 @@ class AnthropicToOpenAIStream:
             if not isinstance(event, Mapping):
                 raise protocol_error("an event is not a JSON object")
             self._event(event, out)
+        except SHAPE_ERRORS as exc:
+            self._stash = out
+            self._fault_state, self.state = self.state, S.ERROR
+            raise protocol_error(f"{type(exc).__name__}: {exc}") from exc
         except TranslationError:
             self._stash = out
             self._fault_state, self.state = self.state, S.ERROR
