@@ -3,9 +3,10 @@
 Canonical form. A prompt becomes an ordered list of *segments* (short tagged strings):
 
 1. the **head**: every tool (``tool:`` + compact sorted-key JSON of name, description and
-   parameters, whatever the dialect calls them), then every leading system text
-   (``system:`` + text; Anthropic ``system`` string or one segment per text block, OpenAI
-   system messages at the start of ``messages`` with string content or one per text part);
+   parameters, whatever the dialect calls them), then one ``system:`` segment holding every
+   leading system text joined by a blank line (Anthropic ``system`` string or text blocks;
+   OpenAI system messages at the start of ``messages``, string content or text parts) — the
+   join a gateway does when it folds Anthropic system blocks into one system message;
 2. the **body**, message by message, one segment per part:
    ``user:`` / ``assistant:`` / ``system:`` + text (a ``system`` message after the start stays
    in place), ``thinking:`` + reasoning text (OpenAI ``reasoning_content``, Anthropic
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,23 @@ def _flatten_text(content: Any) -> str:
     return "" if content is None else _json(content)
 
 
+def _texts(content: Any) -> list[str]:
+    """The texts of a string, or of the text parts / text blocks of a list."""
+    if isinstance(content, str):
+        return [content]
+    if not isinstance(content, list):
+        return []
+    return [
+        str(p.get("text", ""))
+        for p in content
+        if isinstance(p, Mapping) and p.get("type") == "text"
+    ]
+
+
+def _system_segment(texts: list[str]) -> list[str]:
+    return ["system:" + "\n\n".join(texts)] if texts else []
+
+
 # -- OpenAI -------------------------------------------------------------------------------------
 
 
@@ -157,14 +175,16 @@ def openai_prompt(body: Mapping[str, Any]) -> CanonicalPrompt:
         fn = tool.get("function", {}) if isinstance(tool, Mapping) else {}
         head.append(_tool_segment(fn.get("name"), fn.get("description"), fn.get("parameters")))
     messages: Sequence[Any] = body.get("messages") or []
+    system: list[str] = []
     start = 0
     while (
         start < len(messages)
         and isinstance(messages[start], Mapping)
         and messages[start].get("role") == "system"
     ):
-        head.extend(_openai_parts("system", messages[start].get("content")))
+        system.extend(_texts(messages[start].get("content")))
         start += 1
+    head.extend(_system_segment(system))
     segments: list[str] = []
     for msg in messages[start:]:
         if not isinstance(msg, Mapping):
@@ -222,15 +242,6 @@ def _anthropic_blocks(role: str, content: Any) -> list[str]:
     return segments
 
 
-def _system_texts(system: Any) -> Iterable[str]:
-    if isinstance(system, str):
-        yield f"system:{system}"
-    elif isinstance(system, list):
-        for block in system:
-            if isinstance(block, Mapping) and block.get("type") == "text":
-                yield f"system:{block.get('text', '')}"
-
-
 def anthropic_prompt(body: Mapping[str, Any]) -> CanonicalPrompt:
     head: list[str] = []
     for tool in body.get("tools") or []:
@@ -238,7 +249,7 @@ def anthropic_prompt(body: Mapping[str, Any]) -> CanonicalPrompt:
             head.append(
                 _tool_segment(tool.get("name"), tool.get("description"), tool.get("input_schema"))
             )
-    head.extend(_system_texts(body.get("system")))
+    head.extend(_system_segment(_texts(body.get("system"))))
     segments: list[str] = []
     for msg in body.get("messages") or []:
         if isinstance(msg, Mapping):

@@ -194,3 +194,19 @@ def test_arguments_compare_as_json_not_text() -> None:
         return {"messages": [{"role": "assistant", "reasoning_content": "", "tool_calls": [call]}]}
 
     assert openai_prompt(body('{"b":1, "a":2}')) == openai_prompt(body('{"a": 2, "b": 1}'))
+
+
+def test_system_blocks_and_leading_system_messages_fold_into_one_segment() -> None:
+    blocks = {
+        "system": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}],
+        "messages": [],
+    }
+    joined = {"messages": [{"role": "system", "content": "a\n\nb"}]}
+    two = {
+        "messages": [
+            {"role": "system", "content": "a"},
+            {"role": "system", "content": [{"type": "text", "text": "b"}]},
+        ]
+    }
+    assert anthropic_prompt(blocks).head == ("system:a\n\nb",)
+    assert anthropic_prompt(blocks) == openai_prompt(joined) == openai_prompt(two)
