@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +23,12 @@ import pytest
 from kimibridge.kimi.credentials import CredentialStore, LegacyKimiCliSlot, StoredLogin
 from kimibridge.kimi.endpoints import resolve_endpoints
 from kimibridge.kimi.identity import build_identity
-from kimibridge.kimi.kimicli_files import TokenRecord, decode_token_record, encode_legacy
+from kimibridge.kimi.kimicli_files import (
+    TokenRecord,
+    decode_token_record,
+    encode_legacy,
+    kimicli_paths,
+)
 from kimibridge.kimi.sources import OAuthTokenSource, open_token_source
 from kimibridge.kimi.upstream import KimiUpstream
 from kimibridge.testing import EmulatorHandle
@@ -179,3 +187,58 @@ async def test_kimi_cli_and_kimibridge_share_one_rotating_login(
     # The file is still kimi-cli's, byte for byte.
     final = decode_token_record(credentials.read_bytes())
     assert final is not None and credentials.read_bytes() == encode_legacy(final)
+
+
+KIMI_CLI_FILE_PROBE = """
+import json, os
+from kimi_cli.auth.oauth import OAuthToken, _CrossProcessLock, load_tokens, save_tokens
+from kimi_cli.config import OAuthRef
+ref = OAuthRef(storage="file", key="oauth/kimi-code")
+token = load_tokens(ref)
+lock = _CrossProcessLock(ref.key)
+held_elsewhere = not lock._acquire()
+print(json.dumps({
+    "read": [token.access_token, token.refresh_token, token.expires_at, token.expires_in],
+    "lock_path": str(lock._path),
+    "blocked_by_kimibridge": held_elsewhere,
+}))
+save_tokens(ref, OAuthToken("at-2", "rt-2", 1700000100.5, "kimi-code", "Bearer", 900.0))
+"""
+
+
+def test_kimi_cli_reads_our_file_writes_the_same_bytes_and_honours_our_lock(
+    isolated_home: Path, tmp_path: Path
+) -> None:
+    python = kimi_cli_python()
+    paths = kimicli_paths()
+    LegacyKimiCliSlot(paths.legacy_credentials).write(
+        TokenRecord("at-1", "rt-1", 1700000000.25, 900.0, "kimi-code", "Bearer")
+    )
+    slot = LegacyKimiCliSlot(paths.legacy_credentials)
+    held = slot.lock()
+    held.acquire(threading.Event())
+    try:
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": os.environ["HOME"],
+            "KIMI_SHARE_DIR": str(paths.share_dir),
+            "KIMI_DISABLE_TELEMETRY": "1",
+            "KIMI_CLI_NO_AUTO_UPDATE": "1",
+        }
+        done = subprocess.run(
+            [str(python), "-c", KIMI_CLI_FILE_PROBE],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        held.release()
+    assert done.returncode == 0, done.stderr[-2000:]
+    probe = json.loads(done.stdout.strip().splitlines()[-1])
+    assert probe["read"] == ["at-1", "rt-1", 1700000000.25, 900.0]
+    assert probe["lock_path"] == str(paths.legacy_lock)
+    assert probe["blocked_by_kimibridge"] is True
+    written = TokenRecord("at-2", "rt-2", 1700000100.5, 900.0, "kimi-code", "Bearer")
+    assert paths.legacy_credentials.read_bytes() == encode_legacy(written)
