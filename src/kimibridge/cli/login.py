@@ -147,6 +147,13 @@ def login(
         answer = typer.prompt("Sign in with [1] an API key or [2] the OAuth login", default="1")
         method = "oauth" if answer.strip() in ("2", "oauth") else "api_key"
 
+    if ctx.login is not None:
+        current = "an API key" if ctx.login.method == "api_key" else "the OAuth login"
+        console.print(
+            f"Already signed in with {current}; a successful sign-in replaces it.",
+            highlight=False,
+            soft_wrap=True,
+        )
     preset = identity.value if identity else None
     if method == "api_key":
         key, from_env = flow.read_api_key(api_key_stdin, env_key, interactive)
