@@ -436,7 +436,9 @@ def openai_to_anthropic_request(
             else:
                 _append(out, "user", parts_to_blocks(content), None)
         elif role == "assistant":
-            _append(out, "assistant", _assistant_blocks(msg, ids), None)
+            blocks = _assistant_blocks(msg, ids)
+            if blocks:  # an empty assistant turn is a 400 on the Anthropic side; it said nothing
+                _append(out, "assistant", blocks, None)
         elif role in ("tool", "function"):
             _append(out, "user", [_tool_result_block(msg, ids)], None)
         else:
