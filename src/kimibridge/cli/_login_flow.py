@@ -15,6 +15,7 @@ import typer
 
 from kimibridge.cli._account import AccountContext, endpoints_for, identity_for
 from kimibridge.cli._output import console, error, warn
+from kimibridge.cli._status_info import who_of
 from kimibridge.config import update_config_file
 from kimibridge.errors import AccessTerminated, KimibridgeError, UpstreamError
 from kimibridge.kimi.auth import (
@@ -28,7 +29,7 @@ from kimibridge.kimi.auth import (
 )
 from kimibridge.kimi.catalog import ModelCatalog, fetch_catalog
 from kimibridge.kimi.credentials import SharedLogin, StoredLogin, detect_shared_logins
-from kimibridge.kimi.endpoints import Endpoints, Region, parse_region
+from kimibridge.kimi.endpoints import Endpoints, Region
 from kimibridge.kimi.identity import PRESETS, Identity, RequestKind
 from kimibridge.kimi.kimicli_files import TokenRecord, kimicli_paths
 from kimibridge.kimi.sources import ApiKeyRejected, ApiKeyTokenSource, open_token_source
@@ -251,7 +252,7 @@ def login_with_oauth(
             )
         login = shared.to_login()
     else:
-        region = parse_region(ctx.region)
+        region = ctx.region
         endpoints = endpoints_for(ctx.settings, region)
         client = OAuthClient(endpoints, headers=oauth_headers)
         try:
@@ -295,20 +296,8 @@ def login_with_oauth(
 # -- after sign-in -----------------------------------------------------------------------------
 
 
-def _who(me: Mapping[str, Any] | None) -> str | None:
-    if not me:
-        return None
-    user = me.get("user") if isinstance(me.get("user"), dict) else me
-    assert isinstance(user, Mapping)
-    for key in ("name", "nickname", "display_name", "email", "id", "user_id"):
-        value = user.get(key)
-        if isinstance(value, str | int) and str(value):
-            return str(value)
-    return None
-
-
 def _report(ctx: AccountContext, probe: _Probe, identity: Identity) -> None:
-    who = _who(probe.me)
+    who = who_of(probe.me)
     if who:
         console.print(f"Account: {who}", highlight=False, soft_wrap=True)
     ids = probe.catalog.ids
