@@ -31,8 +31,10 @@ from kimibridge._fs import atomic_write, ensure_private_dir
 from kimibridge.errors import ConfigError
 from kimibridge.kimi._locks import DirLock, FlockLock, SyncLock
 from kimibridge.kimi.endpoints import (
+    ENV_BASE_URL,
     ENV_OAUTH_HOST,
     ENV_OAUTH_HOST_LEGACY,
+    REGIONS,
     Region,
     parse_region,
     region_of_url,
@@ -44,6 +46,7 @@ from kimibridge.kimi.kimicli_files import (
     decode_token_record,
     encode_kimi_code,
     encode_legacy,
+    kimi_code_token_name,
     kimicli_paths,
     read_region_marker,
     record_from_mapping,
@@ -304,7 +307,7 @@ class KimiCodeSlot:
     def __init__(self, path: Path) -> None:
         self.path = path
         home = path.parent.parent
-        self.paths = KimiCliPaths(share_dir=home, code_home=home)
+        self.paths = KimiCliPaths(share_dir=home, code_home=home, code_token_name=path.stem)
 
     def read(self) -> TokenRecord | None:
         return _read_record(self.path)
@@ -376,27 +379,51 @@ def _env_region(environ: Mapping[str, str]) -> Region | None:
     return region_of_url(host) if host else None
 
 
+def _has_env_hosts(environ: Mapping[str, str]) -> bool:
+    return any(environ.get(n) for n in (ENV_OAUTH_HOST, ENV_OAUTH_HOST_LEGACY, ENV_BASE_URL))
+
+
+def _kimi_code_candidates(
+    paths: KimiCliPaths, environ: Mapping[str, str]
+) -> list[tuple[Path, Region]]:
+    """Kimi Code's slots to look at, with the region each one means.
+
+    With env host overrides, the one slot Kimi Code itself uses for them (region: the env
+    host's, else the ``<home>/region`` marker, else mainland). Without: the default slot (a
+    mainland login, as Kimi Code reads it) and the global region's slot.
+    """
+    if _has_env_hosts(environ):
+        region = _env_region(environ) or read_region_marker(paths) or "mainland"
+        return [(paths.code_credentials, region)]
+    world = REGIONS["global"]
+    global_name = kimi_code_token_name(world.auth_host, world.api_base)
+    return [
+        (paths.code_credentials, "mainland"),
+        (paths.code_home / "credentials" / f"{global_name}.json", "global"),
+    ]
+
+
 def detect_shared_logins(environ: Mapping[str, str] | None = None) -> list[SharedLogin]:
     """kimi-cli logins on this machine, newest client first (Kimi Code, then legacy kimi-cli).
 
-    Region: an env OAuth host of a known region wins; else Kimi Code's ``<home>/region``
-    marker; else mainland (legacy kimi-cli only knows mainland).
+    Legacy kimi-cli knows only one slot; its region is the env OAuth host's, else mainland.
     """
     env = os.environ if environ is None else environ
     paths = kimicli_paths(env)
-    env_region = _env_region(env)
+    candidates: list[tuple[SharedFormat, Path, Region]] = [
+        ("kimi-code", path, region) for path, region in _kimi_code_candidates(paths, env)
+    ]
+    candidates.append(("kimi-cli", paths.legacy_credentials, _env_region(env) or "mainland"))
     found: list[SharedLogin] = []
-    for fmt in ("kimi-code", "kimi-cli"):
-        path = paths.credentials(fmt)
+    for fmt, path, region in candidates:
         record = _read_record(path)
         if record is None:
             continue
-        marker = read_region_marker(paths) if fmt == "kimi-code" else None
         found.append(
             SharedLogin(
                 sharing=fmt,
                 path=path,
-                region=env_region or marker or "mainland",
+                region=region,
                 expires_at=record.expires_at,
                 renewable=bool(record.refresh_token) and not record.is_tombstone,
             )

@@ -11,11 +11,14 @@ Legacy Python kimi-cli — share dir ``$KIMI_SHARE_DIR`` or ``~/.kimi``:
 - device id ``<share>/device_id``: ``uuid4().hex`` (32 lowercase hex), no newline, 0600.
 
 New Kimi Code — home ``$KIMI_CODE_HOME`` or ``~/.kimi-code``:
-- token file ``<home>/credentials/kimi-code.json``: 2-space indent + trailing newline, integer
-  ``expires_at``; directory 0700, file 0600; temp file ``<target>.tmp.<pid>.<8 hex>`` + rename;
-- refresh lock: proper-lockfile on the empty sentinel ``<home>/oauth/kimi-code``, i.e. the lock
-  DIRECTORY ``<home>/oauth/kimi-code.lock`` (stale after 5 s, mtime refreshed while held);
-  newer builds also guard each load/save with ``<home>/credentials/kimi-code.lock-target.lock``;
+- token file ``<home>/credentials/<name>.json``: 2-space indent + trailing newline, integer
+  ``expires_at``; directory 0700, file 0600; temp file ``<target>.tmp.<pid>.<8 hex>`` + rename.
+  ``<name>`` is ``kimi-code`` for the default hosts (auth.kimi.com + api.kimi.com/coding/v1) and
+  ``kimi-code-env-<16 hex of sha256(JSON {oauthHost, baseUrl})>`` for any other pair — the global
+  region and env-overridden hosts included (``kimi_code_token_name``);
+- refresh lock: proper-lockfile on the empty sentinel ``<home>/oauth/<name>``, i.e. the lock
+  DIRECTORY ``<home>/oauth/<name>.lock`` (stale after 5 s, mtime refreshed while held);
+  newer builds also guard each load/save with ``<home>/credentials/<name>.lock-target.lock``;
 - a record whose ``access_token`` is empty is a tombstone: the login was rejected;
 - device id ``<home>/device_id``: a dashed UUID (36 chars), no newline, 0600;
 - region marker ``<home>/region``: one line, ``mainland-cn`` or ``global``.
@@ -26,6 +29,7 @@ device id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,7 +38,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from kimibridge.kimi.endpoints import ENV_CODE_HOME, ENV_SHARE_DIR, Region, parse_region
+from kimibridge.kimi.endpoints import (
+    ENV_BASE_URL,
+    ENV_CODE_HOME,
+    ENV_OAUTH_HOST,
+    ENV_OAUTH_HOST_LEGACY,
+    ENV_SHARE_DIR,
+    REGIONS,
+    Region,
+    parse_region,
+)
 
 __all__ = [
     "KimiCliPaths",
@@ -43,6 +56,7 @@ __all__ = [
     "decode_token_record",
     "encode_kimi_code",
     "encode_legacy",
+    "kimi_code_token_name",
     "kimicli_paths",
     "read_region_marker",
 ]
@@ -52,12 +66,29 @@ SharedFormat = Literal["kimi-cli", "kimi-code"]
 TOKEN_NAME: Final = "kimi-code"  # from kimi-cli's key "oauth/kimi-code"
 
 
+def _endpoint(value: str) -> str:
+    return value.strip().rstrip("/")
+
+
+def kimi_code_token_name(auth_host: str, api_base: str) -> str:
+    """Kimi Code's credential slot for an (OAuth host, API base) pair (``resolveKimiCodeOAuthKey``)."""
+    oauth, base = _endpoint(auth_host), api_base.rstrip("/")
+    default = REGIONS["mainland"]
+    if oauth == default.auth_host and base == default.api_base:
+        return TOKEN_NAME
+    key = json.dumps(
+        {"oauthHost": oauth, "baseUrl": base}, separators=(",", ":"), ensure_ascii=False
+    )
+    return f"{TOKEN_NAME}-env-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:16]}"
+
+
 @dataclass(frozen=True, slots=True)
 class KimiCliPaths:
     """Every kimi-cli / Kimi Code path kimibridge reads or writes."""
 
     share_dir: Path  # legacy kimi-cli
     code_home: Path  # new Kimi Code
+    code_token_name: str = TOKEN_NAME  # Kimi Code's slot for the hosts in use
 
     @property
     def legacy_credentials(self) -> Path:
@@ -73,21 +104,21 @@ class KimiCliPaths:
 
     @property
     def code_credentials(self) -> Path:
-        return self.code_home / "credentials" / f"{TOKEN_NAME}.json"
+        return self.code_home / "credentials" / f"{self.code_token_name}.json"
 
     @property
     def code_lock_target(self) -> Path:
         """The empty sentinel file proper-lockfile locks; the lock itself is ``<this>.lock``."""
-        return self.code_home / "oauth" / TOKEN_NAME
+        return self.code_home / "oauth" / self.code_token_name
 
     @property
     def code_lock_dir(self) -> Path:
-        return self.code_home / "oauth" / f"{TOKEN_NAME}.lock"
+        return self.code_home / "oauth" / f"{self.code_token_name}.lock"
 
     @property
     def code_storage_lock_dir(self) -> Path:
         """Newer Kimi Code builds also lock each load/save of the token file with this."""
-        return self.code_home / "credentials" / f"{TOKEN_NAME}.lock-target.lock"
+        return self.code_home / "credentials" / f"{self.code_token_name}.lock-target.lock"
 
     @property
     def code_device_id(self) -> Path:
@@ -102,14 +133,25 @@ class KimiCliPaths:
 
 
 def kimicli_paths(environ: Mapping[str, str] | None = None) -> KimiCliPaths:
-    """kimi-cli's directories, honouring ``KIMI_SHARE_DIR`` and ``KIMI_CODE_HOME``."""
+    """kimi-cli's directories, honouring ``KIMI_SHARE_DIR`` and ``KIMI_CODE_HOME``.
+
+    Kimi Code's slot follows the env host overrides as Kimi Code's own does (a missing one
+    falls back to the mainland default); legacy kimi-cli always uses ``kimi-code.json``.
+    """
     env = os.environ if environ is None else environ
     home = Path(env.get("HOME") or Path.home())
     share = env.get(ENV_SHARE_DIR)
     code = env.get(ENV_CODE_HOME)
+    oauth = env.get(ENV_OAUTH_HOST) or env.get(ENV_OAUTH_HOST_LEGACY)
+    base = env.get(ENV_BASE_URL)
+    name = TOKEN_NAME
+    if oauth or base:
+        default = REGIONS["mainland"]
+        name = kimi_code_token_name(oauth or default.auth_host, base or default.api_base)
     return KimiCliPaths(
         share_dir=Path(share).expanduser() if share else home / ".kimi",
         code_home=Path(code).expanduser() if code else home / ".kimi-code",
+        code_token_name=name,
     )
 
 

@@ -24,6 +24,7 @@ from kimibridge.kimi.kimicli_files import (
     decode_token_record,
     encode_kimi_code,
     encode_legacy,
+    kimi_code_token_name,
     kimicli_paths,
 )
 
@@ -187,15 +188,68 @@ def test_detect_shared_logins(isolated_home: Path, monkeypatch: pytest.MonkeyPat
     paths = kimicli_paths()
     LegacyKimiCliSlot(paths.legacy_credentials).write(RECORD)
     KimiCodeSlot(paths.code_credentials).write(TokenRecord("", "", 0, 0))  # a tombstone
-    paths.code_region_marker.write_text("global\n")
     found = detect_shared_logins()
     assert [(f.sharing, f.region, f.renewable) for f in found] == [
-        ("kimi-code", "global", False),
+        ("kimi-code", "mainland", False),
         ("kimi-cli", "mainland", True),
     ]
     assert found[1].to_login().shared_path == paths.legacy_credentials
     monkeypatch.setenv("KIMI_CODE_OAUTH_HOST", "https://auth.kimi.ai")
-    assert {f.region for f in detect_shared_logins()} == {"global"}
+    # Kimi Code keeps a global login in its own slot; legacy kimi-cli follows the env host.
+    assert [(f.sharing, f.region) for f in detect_shared_logins()] == [("kimi-cli", "global")]
+
+
+def test_detect_kimi_codes_global_slot(isolated_home: Path) -> None:
+    paths = kimicli_paths()
+    slot = paths.code_home / "credentials" / "kimi-code-env-0e4f99c69cc27850.json"
+    KimiCodeSlot(slot).write(RECORD)
+    (found,) = detect_shared_logins()
+    assert (found.sharing, found.path, found.region, found.renewable) == (
+        "kimi-code",
+        slot,
+        "global",
+        True,
+    )
+
+
+def test_detect_kimi_code_slot_for_emulated_hosts_uses_the_region_marker(
+    isolated_home: Path,
+) -> None:
+    env = {
+        "HOME": str(isolated_home),
+        "KIMI_CODE_HOME": str(isolated_home / ".kimi-code"),
+        "KIMI_CODE_OAUTH_HOST": "http://127.0.0.1:8080",
+        "KIMI_CODE_BASE_URL": "http://127.0.0.1:8080/coding/v1",
+    }
+    paths = kimicli_paths(env)
+    assert paths.code_token_name == "kimi-code-env-5efbb6ba7feb42cd"
+    assert (
+        paths.code_lock_dir
+        == isolated_home / ".kimi-code" / "oauth" / "kimi-code-env-5efbb6ba7feb42cd.lock"
+    )
+    KimiCodeSlot(paths.code_credentials).write(RECORD)
+    paths.code_region_marker.write_text("global\n")
+    (found,) = detect_shared_logins(env)
+    assert (found.path, found.region) == (paths.code_credentials, "global")
+    assert KimiCodeSlot(found.path).lock().path == paths.code_lock_dir
+
+
+@pytest.mark.parametrize(
+    ("oauth", "base", "name"),
+    [
+        ("https://auth.kimi.com", "https://api.kimi.com/coding/v1", "kimi-code"),
+        ("https://auth.kimi.com/ ", "https://api.kimi.com/coding/v1/", "kimi-code"),
+        # Digests computed with Node: sha256(JSON.stringify({oauthHost, baseUrl})).slice(0, 16)
+        ("https://auth.kimi.ai", "https://api.kimi.ai/coding/v1", "kimi-code-env-0e4f99c69cc27850"),
+        (
+            "http://127.0.0.1:8080",
+            "http://127.0.0.1:8080/coding/v1",
+            "kimi-code-env-5efbb6ba7feb42cd",
+        ),
+    ],
+)
+def test_kimi_code_token_name_matches_kimi_code(oauth: str, base: str, name: str) -> None:
+    assert kimi_code_token_name(oauth, base) == name
 
 
 def test_kimicli_paths_follow_env(tmp_path: Path) -> None:
