@@ -40,8 +40,8 @@ def _pause(attempt: int) -> None:
 class LockTimeout(AuthError):
     def __init__(self, path: Path, timeout: float) -> None:
         super().__init__(
-            f"could not take the credential lock {path} within {timeout:.0f} s; another process "
-            "holds it (if none does, remove it)"
+            f"could not take the credential lock {path} within {timeout:g} s: another process "
+            "(kimibridge or kimi-cli) holds it; try again"
         )
 
 

@@ -277,8 +277,8 @@ class LegacyKimiCliSlot:
 
     sharing: SharingMode = "kimi-cli"
     relogin_hint = (
-        "sign in again in kimi-cli (`kimi login`), or run `kimibridge login --oauth` for a login "
-        "of kimibridge's own"
+        "sign in again in kimi-cli (`/login` in its shell), or run `kimibridge login --oauth` "
+        "for a login of kimibridge's own"
     )
 
     def __init__(self, path: Path) -> None:
