@@ -17,6 +17,7 @@ See ``docs/testing.md`` for what each switch does.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -42,6 +43,7 @@ __all__ = [
     "AgentCommand",
     "AgentResult",
     "Connect",
+    "arun_agent",
     "claude_code",
     "kimi_cli",
     "openai_tool_results",
@@ -504,3 +506,12 @@ def run_agent(
         if before.get(rel) != stamp
     }
     return AgentResult(command, proc.returncode, stdout, stderr, written, connects)
+
+
+async def arun_agent(
+    command: AgentCommand, *, run_timeout: float = DEFAULT_TIMEOUT, stdin: str | None = None
+) -> AgentResult:
+    """``run_agent`` from an async test: the blocking run goes to a thread, so a server on the
+    test's own event loop (an in-process gateway) keeps answering the client meanwhile.
+    ``run_timeout`` kills the client (the thread cannot be cancelled from outside)."""
+    return await asyncio.to_thread(run_agent, command, timeout=run_timeout, stdin=stdin)

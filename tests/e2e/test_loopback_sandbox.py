@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
-from tests.e2e.agents import AgentCommand, Connect, parse_strace, run_agent
+from tests.e2e.agents import AgentCommand, Connect, arun_agent, parse_strace, run_agent
 
 pytestmark = pytest.mark.e2e
 
@@ -118,3 +119,34 @@ def test_parse_strace_reads_both_families_and_ignores_unix_sockets() -> None:
         Connect("connect", "AF_INET6", "::ffff:127.0.0.1", 9000, "0"),
     ]
     assert [c.outside for c in found] == [False, True, True, False]
+
+
+async def test_arun_agent_keeps_a_server_on_the_test_loop_answering(tmp_path: Path) -> None:
+    async def hello(request: web.Request) -> web.Response:
+        return web.Response(text="hello from the test loop")
+
+    app = web.Application()
+    app.router.add_get("/", hello)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        fetch = f"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:{port}/').read().decode())"
+        command = AgentCommand(
+            client="probe",
+            argv=(sys.executable, "-c", fetch),
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+            cwd=tmp_path,
+            home=tmp_path,
+            ports=(port,),
+        )
+
+        result = await arun_agent(command, run_timeout=60)
+    finally:
+        await runner.cleanup()
+
+    assert result.returncode == 0, result.describe()
+    assert result.stdout.strip() == "hello from the test loop"
+    assert result.outside_connects == []
