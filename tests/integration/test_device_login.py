@@ -203,14 +203,20 @@ async def test_refresh_rotates_and_survives_server_faults(
     assert kimi.refresh_reuse_count == 0
     for _ in range(3):
         kimi.inject("unavailable", route="/api/oauth/token")
-    with pytest.raises(TokenExpired):
+    with pytest.raises(TokenExpired) as unavailable:
         await source.after_unauthorized(second)
     # A refresh token the server does not know (revoked): the emulator refuses it → login needed.
     revoked = TokenRecord("at-expired", "krt_revoked", 1.0, 600)
     store.save(StoredLogin.own_oauth(revoked, "mainland"))
-    with pytest.raises(NeedsLogin, match="kimibridge login --oauth"):
+    with pytest.raises(NeedsLogin, match="kimibridge login --oauth") as refused:
         await source.after_unauthorized(second)
+    texts = [caplog.text, repr(source), repr(store.load())]
+    for error in (unavailable.value, refused.value):
+        chain: BaseException | None = error
+        while chain is not None:  # the message, and every exception it was raised from
+            texts += [str(chain), repr(chain)]
+            chain = chain.__cause__ or chain.__context__
     assert kimi.emulator.platform.oauth.stats.refresh_unknown_count == 1
     assert kimi.refresh_reuse_count == 0
-    for secret in (pair.access_token, pair.refresh_token, second.token):
-        assert secret not in caplog.text
+    for secret in (pair.access_token, pair.refresh_token, second.token, "krt_revoked"):
+        assert not any(secret in text for text in texts)
