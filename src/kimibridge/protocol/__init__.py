@@ -14,6 +14,18 @@ The gateway reads bytes, feeds them in and writes out what comes back.
 - Shared facts: :class:`Usage` (the cache-accounting rule), :class:`ToolIdMap` and
   :func:`sanitize_tool_id`, stop-reason mapping, error bodies per dialect.
 
+A streaming route, OpenAI upstream to an Anthropic client::
+
+    parser, t = SSEParser(), OpenAIToAnthropicStream(model=client_model, ids=ToolIdMap())
+    await send(encode_anthropic(t.start()))            # message_start before the first byte
+    async for data in upstream.content.iter_any():
+        await send(b"".join(encode_anthropic(t.feed(e)) for e in parser.feed(data)))
+    await send(encode_anthropic([e for ev in parser.close() for e in t.feed(ev)] + t.close()))
+
+On an upstream exception or a client-side timeout, send ``encode_anthropic(t.error(msg))``;
+on a ``TranslationError`` from ``feed``, send ``t.close()`` (it ends with an error event).
+``t.usage`` and ``t.stop_reason`` are there for the ledger once the stream is over.
+
 Kimi shaping (billing-header removal, effort gating, ``reasoning_content`` padding policy,
 ``tool_choice`` coercion, schema back-fill, the "(Empty response:" placeholder filter, model
 mapping) is the gateway's: it runs before or after these functions, never inside them.

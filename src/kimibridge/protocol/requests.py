@@ -4,7 +4,8 @@ What each direction keeps, drops and invents is listed on the two entry points. 
 applies Kimi shaping (billing-header removal, effort gating, ``reasoning_content`` padding,
 ``tool_choice`` coercion, schema back-filling of ``type``, model mapping): that is the
 gateway's job, done on either side of these functions. Inputs are never mutated; nested
-values that pass through unchanged (schemas, tool inputs) are shared, not copied.
+values that pass through unchanged (tool schemas, tool inputs, image data) are shared with
+the input, not copied, so a shaping step that edits them in place edits the client's body too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ __all__ = [
 # the gateway clamps it to the model's output limit afterwards.
 DEFAULT_MAX_TOKENS = 32000
 
-_EMPTY_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+def _empty_schema() -> dict[str, Any]:
+    # A fresh dict each time: the gateway may back-fill schemas in place.
+    return {"type": "object", "properties": {}}
 
 
 # ---------------------------------------------------------------- Anthropic -> OpenAI
@@ -168,7 +172,7 @@ def _tools_to_openai(tools: list[Any]) -> list[dict[str, Any]]:
             "name": tool.get("name", ""),
             "description": tool.get("description") or "",
             # A missing schema is back-filled: OpenAI backends answer "missing field parameters".
-            "parameters": tool.get("input_schema") or _EMPTY_SCHEMA,
+            "parameters": tool.get("input_schema") or _empty_schema(),
         }
         out.append({"type": "function", "function": fn})
     return out
@@ -336,7 +340,7 @@ def _tools_to_anthropic(tools: list[Any]) -> list[dict[str, Any]]:
         fn = tool.get("function") or {}
         item: dict[str, Any] = {
             "name": fn.get("name", ""),
-            "input_schema": fn.get("parameters") or _EMPTY_SCHEMA,
+            "input_schema": fn.get("parameters") or _empty_schema(),
         }
         if fn.get("description"):
             item["description"] = fn["description"]

@@ -12,6 +12,7 @@ from kimibridge.protocol._states import (
     O2A_TRANSITIONS,
     StreamState,
     protocol_error,
+    unparsable,
 )
 from kimibridge.protocol.anthropic import anthropic_error, synthesize_signature
 from kimibridge.protocol.content import SHAPE_ERRORS
@@ -256,9 +257,11 @@ class OpenAIToAnthropicStream:
             if tool.name:
                 self._open_tool(tool, out)
             return
+        if not args:
+            return  # an id/name-only repeat carries nothing new
         if tool is not self._current:
             raise protocol_error(f"arguments for tool call {index} after its block was closed")
-        if args and self._move("args", out) is S.TOOL:
+        if self._move("args", out) is S.TOOL:
             tool.args.append(args)
             self._delta(out, {"type": "input_json_delta", "partial_json": args})
 
@@ -286,14 +289,7 @@ class OpenAIToAnthropicStream:
         self._move("finish", out)
 
     def _truncated(self) -> bool:
-        tool = self._current
-        if tool is None:
-            return False
-        try:
-            json.loads("".join(tool.args) or "{}")
-        except ValueError:
-            return True
-        return False
+        return self._current is not None and unparsable(self._current.args)
 
     def _end(self, out: list[dict[str, Any]]) -> None:
         if self._finish is None and not self._any_content:
