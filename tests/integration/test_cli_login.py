@@ -343,10 +343,12 @@ def test_device_login_time_limit_is_one_line(kimi_emulator: EmulatorHandle) -> N
 
 
 def test_sharing_kimi_codes_login_follows_its_region_marker(kimi_emulator: EmulatorHandle) -> None:
-    from kimibridge.kimi.kimicli_files import TokenRecord, encode_kimi_code
+    from kimibridge.kimi.kimicli_files import TokenRecord, encode_kimi_code, kimicli_paths
 
     env = cli_env(kimi_emulator)
     home = Path(env["KIMI_CODE_HOME"])
+    # Kimi Code keeps a login per host pair: the emulator's hosts get their own slot.
+    token_file = kimicli_paths(env).code_credentials
     pair = kimi_emulator.issue_tokens()
     record = TokenRecord(
         access_token=pair.access_token,
@@ -354,8 +356,8 @@ def test_sharing_kimi_codes_login_follows_its_region_marker(kimi_emulator: Emula
         expires_at=float(int(time.time() + pair.expires_in)),
         expires_in=float(pair.expires_in),
     )
-    (home / "credentials").mkdir(parents=True)
-    (home / "credentials" / "kimi-code.json").write_bytes(encode_kimi_code(record))
+    token_file.parent.mkdir(parents=True)
+    token_file.write_bytes(encode_kimi_code(record))
     (home / "region").write_text("global\n")
 
     result = kb("login", "--oauth", "--share", "kimi-code", env=env)
