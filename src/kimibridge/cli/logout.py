@@ -18,7 +18,7 @@ def logout() -> None:
     """Sign out: delete kimibridge's own credential file.
 
     A kimi-cli or Kimi Code login that kimibridge shared is left exactly as it is (sign out
-    of those with their own `kimi logout`). Settings such as the identity preset are kept.
+    of those in kimi-cli or Kimi Code themselves). Settings such as the identity preset are kept.
 
     Examples:
 
