@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 MIN_REFRESH_THRESHOLD_S: Final = 300.0
 EXPIRY_SKEW_S: Final = 5.0  # a token this close to its end is treated as expired
 PEER_GRACE_S: Final = 1.0  # after a rejected refresh, time for a lock-less peer to persist
+PROACTIVE_RETRY_S: Final = (
+    30.0  # after a failed early refresh, keep the still-valid token this long
+)
 
 
 class LoginExpired(NeedsLogin):
@@ -162,6 +165,7 @@ class OAuthTokenSource:
         self.peer_grace = peer_grace
         self._record: TokenRecord | None = None
         self._lock = asyncio.Lock()
+        self._retry_at = 0.0  # no early refresh before this (after one failed)
         self.refreshes = 0  # refresh tokens this source spent (for tests and status)
         self.adoptions = 0  # times it took a token a peer had refreshed
 
@@ -188,8 +192,10 @@ class OAuthTokenSource:
         return adoptable(record, self._clock(), rejected=rejected, minimum=self.min_threshold)
 
     async def current(self) -> Credential:
-        record = self._record
-        if record is None or not self._usable(record, None):
+        record, now = self._record, self._clock()
+        if record is None or not (
+            self._usable(record, None) or (now < self._retry_at and not is_expired(record, now))
+        ):
             record = await self._renew(rejected=None)
         return self._credential(record)
 
@@ -207,8 +213,15 @@ class OAuthTokenSource:
             if self._usable(stored, rejected):
                 assert stored is not None
                 return self._adopt(stored, peer=stored != self._record and self._record is not None)
-            async with hold(self.slot.lock()):
-                return await self._renew_locked(rejected)
+            # Shielded: a caller cancelled between spending the refresh token and saving its
+            # successor would log everyone out. The work finishes; later callers adopt it.
+            work = asyncio.ensure_future(self._renew_with_file_lock(rejected))
+            work.add_done_callback(_retrieve)
+            return await asyncio.shield(work)
+
+    async def _renew_with_file_lock(self, rejected: str | None) -> TokenRecord:
+        async with hold(self.slot.lock()):
+            return await self._renew_locked(rejected)
 
     def _adopt(self, record: TokenRecord, *, peer: bool) -> TokenRecord:
         if peer:
@@ -237,11 +250,13 @@ class OAuthTokenSource:
             if rejected is None and not is_expired(stored, self._clock()):
                 # Proactive refresh failed, but the token still works: use it, try later.
                 log.warning("could not renew the Kimi login yet: %s", exc)
+                self._retry_at = self._clock() + PROACTIVE_RETRY_S
                 self._record = stored
                 return stored
             raise TokenExpired(f"the Kimi login could not be renewed: {exc}") from exc
         self.refreshes += 1
         await asyncio.to_thread(self.slot.write, fresh)
+        self._retry_at = 0.0
         self._record = fresh
         return fresh
 
@@ -259,6 +274,12 @@ class OAuthTokenSource:
             return self._adopt(latest, peer=True)
         self._record = None
         raise self._needs_login("Kimi refused to renew the login")
+
+
+def _retrieve(task: asyncio.Future[TokenRecord]) -> None:
+    """Mark a shielded renewal's outcome as seen even when its caller was cancelled."""
+    if not task.cancelled():
+        task.exception()
 
 
 # -- building one ------------------------------------------------------------------------------

@@ -285,3 +285,29 @@ async def test_load_token_source_prefers_env_key_then_store(tmp_path: Path) -> N
 
 def test_credential_repr_hides_the_token() -> None:
     assert "secret" not in repr(Credential("AT-secret", "oauth", "mainland"))
+
+
+async def test_a_cancelled_caller_does_not_lose_a_spent_refresh_token() -> None:
+    slot, server = MemorySlot(rec(1)), RotatingServer()
+    ts = source(slot, server)
+    first = await ts.current()
+    task = asyncio.create_task(ts.after_unauthorized(first))
+    await asyncio.sleep(0.005)  # the refresh request is in flight
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.05)
+    assert slot.record is not None and slot.record.access_token == "AT2-secret"  # saved anyway
+    again = await ts.after_unauthorized(first)
+    assert again.token == "AT2-secret"
+    assert server.refreshes == 1 and server.reused == 0
+
+
+async def test_a_failed_early_refresh_is_not_retried_on_every_call() -> None:
+    slot, server = MemorySlot(rec(1, NOW + 100)), RotatingServer()
+    server.script = [OAuthReply(503, {})] * 3
+    ts = source(slot, server)
+    assert (await ts.current()).token == "AT1-secret"
+    assert server.script == []  # three attempts spent
+    assert (await ts.current()).token == "AT1-secret"  # within the back-off: no new attempt
+    assert server.refreshes == 0
