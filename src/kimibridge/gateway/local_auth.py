@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import secrets
@@ -118,7 +119,12 @@ def is_loopback_host(host_header: str) -> bool:
         host = host[: host.find("]") + 1]
     elif host.count(":") == 1:
         host = host.partition(":")[0]
-    return host in _LOOPBACK_NAMES or host.endswith(".localhost") or host.startswith("127.")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:  # an IP literal only: "127.0.0.1.evil.com" is a DNS name and must not pass
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 async def plain_error(send: Send, status: int, message: str, dialect: str) -> None:
