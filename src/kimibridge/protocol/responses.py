@@ -78,13 +78,14 @@ def openai_to_anthropic_response(
     """OpenAI ``chat.completion`` -> Anthropic ``message``.
 
     Content order is thinking, text, tool_use (what a streamed answer looks like). Tool-call ids
-    are made Anthropic-valid through ``ids`` (or :func:`sanitize_tool_id`). Usage is read from
+    are made Anthropic-valid through ``ids`` (or a fresh :class:`ToolIdMap`). Usage is read from
     ``usage`` or Kimi's ``choices[0].usage`` (see :mod:`kimibridge.protocol.usage`).
     """
     choices = resp.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], Mapping) else {}
     message = choice.get("message") or {}
     content: list[dict[str, Any]] = []
+    ids = ids if ids is not None else ToolIdMap()  # keeps ids that sanitise alike apart
     reasoning = message.get("reasoning_content") or message.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         content.append(
@@ -107,7 +108,7 @@ def openai_to_anthropic_response(
         content.append(
             {
                 "type": "tool_use",
-                "id": ids.outward(raw) if ids is not None else sanitize_tool_id(raw),
+                "id": ids.outward(raw),
                 "name": fn.get("name", ""),
                 "input": parse_tool_arguments(fn.get("arguments")),
             }

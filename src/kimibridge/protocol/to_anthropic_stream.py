@@ -64,7 +64,8 @@ class OpenAIToAnthropicStream:
         self.message_id = message_id
         self.usage = Usage()
         self.stop_reason: str | None = None
-        self._ids = ids
+        # A private map when none is given still keeps two ids that sanitise alike apart.
+        self._ids = ids if ids is not None else ToolIdMap()
         self._finish: str | None = None
         self._blocks = 0
         self._tools: dict[int, _Tool] = {}
@@ -269,7 +270,7 @@ class OpenAIToAnthropicStream:
         if self._move("tool", out) is not S.TOOL:
             return
         raw = tool.id or f"call_{len(self._tools)}"
-        tool_id = self._ids.outward(raw) if self._ids is not None else sanitize_tool_id(raw)
+        tool_id = self._ids.outward(raw)
         tool.block = self._open(
             out, {"type": "tool_use", "id": tool_id, "name": tool.name, "input": {}}
         )
