@@ -73,13 +73,18 @@ def _message_id(raw: Any) -> str:
 
 @shape_errors("OpenAI response", 502)
 def openai_to_anthropic_response(
-    resp: Mapping[str, Any], *, ids: ToolIdMap | None = None, model: str | None = None
+    resp: Mapping[str, Any],
+    *,
+    ids: ToolIdMap | None = None,
+    model: str | None = None,
+    thinking: bool = True,
 ) -> dict[str, Any]:
     """OpenAI ``chat.completion`` -> Anthropic ``message``.
 
     Content order is thinking, text, tool_use (what a streamed answer looks like). Tool-call ids
     are made Anthropic-valid through ``ids`` (or a fresh :class:`ToolIdMap`). Usage is read from
     ``usage`` or Kimi's ``choices[0].usage`` (see :mod:`kimibridge.protocol.usage`).
+    ``thinking=False`` leaves reasoning out for clients that did not ask for thinking.
     """
     choices = resp.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], Mapping) else {}
@@ -87,7 +92,7 @@ def openai_to_anthropic_response(
     content: list[dict[str, Any]] = []
     ids = ids if ids is not None else ToolIdMap()  # keeps ids that sanitise alike apart
     reasoning = message.get("reasoning_content") or message.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
+    if thinking and isinstance(reasoning, str) and reasoning:
         content.append(
             {
                 "type": "thinking",

@@ -50,7 +50,12 @@ class _Tool:
 
 
 class OpenAIToAnthropicStream:
-    """OpenAI chat.completion.chunk stream (Kimi's) -> Anthropic Messages events."""
+    """OpenAI chat.completion.chunk stream (Kimi's) -> Anthropic Messages events.
+
+    ``thinking=False`` drops ``reasoning_content`` for clients that did not ask for thinking
+    blocks; ``ids`` maps upstream tool-call ids to Anthropic-valid ones (a private map if
+    omitted).
+    """
 
     def __init__(
         self,
@@ -58,8 +63,10 @@ class OpenAIToAnthropicStream:
         model: str | None = None,
         message_id: str | None = None,
         ids: ToolIdMap | None = None,
+        thinking: bool = True,
     ) -> None:
         self.state = S.START
+        self.thinking = thinking
         self.model = model
         self.message_id = message_id
         self.usage = Usage()
@@ -215,7 +222,8 @@ class OpenAIToAnthropicStream:
             # Order inside one chunk: thinking, text, tools (what Anthropic streams look like).
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if (
-                isinstance(reasoning, str)
+                self.thinking
+                and isinstance(reasoning, str)
                 and reasoning
                 and self._move("thinking", out) is S.THINKING
             ):

@@ -380,3 +380,10 @@ def test_openai_client_without_include_usage_gets_no_empty_choices_chunk() -> No
     case = COMMON_CASES[0]
     items = run(anthropic_sse(case), AnthropicToOpenAIStream())
     assert all(i == OPENAI_DONE or i["choices"] for i in items)
+
+
+def test_thinking_can_be_left_out_for_clients_that_did_not_ask() -> None:
+    case = COMMON_CASES[1]  # thinking then text
+    events = run(openai_sse(case), OpenAIToAnthropicStream(thinking=False))
+    check_anthropic(events)
+    assert [b["type"] for b in collect_anthropic(events)["content"]] == ["text"]
