@@ -36,6 +36,7 @@ from kimibridge.protocol.anthropic import (
     AnthropicRequest,
     AnthropicResponse,
     anthropic_error,
+    anthropic_error_type,
     synthesize_signature,
 )
 from kimibridge.protocol.collect import AnthropicMessageCollector, OpenAICompletionCollector
@@ -55,8 +56,10 @@ from kimibridge.protocol.requests import (
     openai_to_anthropic_request,
 )
 from kimibridge.protocol.responses import (
+    anthropic_error_to_openai,
     anthropic_stop_reason,
     anthropic_to_openai_response,
+    openai_error_to_anthropic,
     openai_finish_reason,
     openai_to_anthropic_response,
 )
@@ -96,6 +99,8 @@ __all__ = [
     "ToolIdMap",
     "Usage",
     "anthropic_error",
+    "anthropic_error_to_openai",
+    "anthropic_error_type",
     "anthropic_stop_reason",
     "anthropic_to_openai_request",
     "anthropic_to_openai_response",
@@ -106,6 +111,7 @@ __all__ = [
     "encode_openai",
     "is_valid_tool_id",
     "openai_error",
+    "openai_error_to_anthropic",
     "openai_finish_reason",
     "openai_to_anthropic_request",
     "openai_to_anthropic_response",

@@ -46,6 +46,9 @@ ANTHROPIC_ERROR_TYPES: dict[int, str] = {
 }
 
 
+_ANTHROPIC_TYPES = frozenset(ANTHROPIC_ERROR_TYPES.values())
+
+
 class AnthropicUsage(TypedDict, total=False):
     input_tokens: int
     output_tokens: int
@@ -117,7 +120,19 @@ class AnthropicEvent(TypedDict, total=False):
     error: dict[str, Any]
 
 
-def anthropic_error_type(status: int) -> str:
+def anthropic_error_type(status: int, upstream_type: str | None = None) -> str:
+    """The Anthropic error type for an HTTP status, refined by the upstream's own type name.
+
+    Kimi's names (``rate_limit_reached_error``, ``exceeded_current_quota_error``,
+    ``engine_overloaded_error``) map onto the closest Anthropic type.
+    """
+    kind = upstream_type or ""
+    if kind in _ANTHROPIC_TYPES:
+        return kind
+    if "rate" in kind or "quota" in kind:
+        return "rate_limit_error"
+    if "overload" in kind:
+        return "overloaded_error"
     if status in ANTHROPIC_ERROR_TYPES:
         return ANTHROPIC_ERROR_TYPES[status]
     return "invalid_request_error" if 400 <= status < 500 else "api_error"

@@ -7,14 +7,21 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kimibridge.protocol.anthropic import synthesize_signature
+from kimibridge.protocol.anthropic import (
+    anthropic_error,
+    anthropic_error_type,
+    synthesize_signature,
+)
 from kimibridge.protocol.content import parse_tool_arguments, shape_errors
 from kimibridge.protocol.ids import ToolIdMap, sanitize_tool_id
+from kimibridge.protocol.openai import openai_error
 from kimibridge.protocol.usage import Usage, openai_usage_of
 
 __all__ = [
+    "anthropic_error_to_openai",
     "anthropic_stop_reason",
     "anthropic_to_openai_response",
+    "openai_error_to_anthropic",
     "openai_finish_reason",
     "openai_to_anthropic_response",
 ]
@@ -190,3 +197,28 @@ def anthropic_to_openai_response(
         ],
         "usage": Usage.from_anthropic(msg.get("usage")).to_openai(),
     }
+
+
+def _error_of(body: Any, status: int) -> tuple[str, str | None]:
+    err = body.get("error") if isinstance(body, Mapping) else None
+    if not isinstance(err, Mapping):
+        text = err if isinstance(err, str) else body if isinstance(body, str) else None
+        return (text or f"upstream error (HTTP {status})", None)
+    message = str(err.get("message") or f"upstream error (HTTP {status})")
+    kind = err.get("type") or err.get("code")
+    return message, str(kind) if kind else None
+
+
+def openai_error_to_anthropic(body: Any, *, status: int) -> dict[str, Any]:
+    """An OpenAI-dialect error body (Kimi's ``{"error": {...}}``) as an Anthropic error body.
+
+    The HTTP status stays the gateway's choice; ``body`` may be any decoded JSON (or text).
+    """
+    message, kind = _error_of(body, status)
+    return anthropic_error(message, error_type=anthropic_error_type(status, kind))
+
+
+def anthropic_error_to_openai(body: Any, *, status: int) -> dict[str, Any]:
+    """An Anthropic error body (``{"type": "error", "error": {...}}``) as an OpenAI error body."""
+    message, kind = _error_of(body, status)
+    return openai_error(message, status=status, error_type=kind, code=kind)

@@ -14,7 +14,11 @@ from kimibridge.protocol._states import (
     protocol_error,
     unparsable,
 )
-from kimibridge.protocol.anthropic import anthropic_error, synthesize_signature
+from kimibridge.protocol.anthropic import (
+    anthropic_error,
+    anthropic_error_type,
+    synthesize_signature,
+)
 from kimibridge.protocol.content import SHAPE_ERRORS
 from kimibridge.protocol.ids import ToolIdMap, sanitize_tool_id
 from kimibridge.protocol.openai import OPENAI_DONE
@@ -25,17 +29,6 @@ from kimibridge.protocol.usage import Usage, openai_usage_of
 S = StreamState
 
 __all__ = ["OpenAIToAnthropicStream"]
-
-
-def _error_kind_for_anthropic(error: Mapping[str, Any]) -> str:
-    kind = str(error.get("type") or error.get("code") or "")
-    if "rate" in kind or "quota" in kind:
-        return "rate_limit_error"
-    if "overload" in kind:
-        return "overloaded_error"
-    if kind in ("invalid_request_error", "authentication_error", "permission_error"):
-        return kind
-    return "api_error"
 
 
 class _Tool:
@@ -108,6 +101,8 @@ class OpenAIToAnthropicStream:
                     self._end(out)
                     return out
                 chunk = item.json()
+                if item.event == "error" and isinstance(chunk, Mapping) and "error" not in chunk:
+                    chunk = {"error": chunk}  # `event: error` carrying the bare error body
             else:
                 chunk = item
             if not isinstance(chunk, Mapping):
@@ -207,7 +202,8 @@ class OpenAIToAnthropicStream:
         if error:
             body = error if isinstance(error, Mapping) else {"message": str(error)}
             message = str(body.get("message") or "upstream error")
-            self._error_events(out, message, _error_kind_for_anthropic(body))
+            kind = str(body.get("type") or body.get("code") or "")
+            self._error_events(out, message, anthropic_error_type(500, kind))
             return
         if self.state is S.START:
             self._message_start(out, chunk)

@@ -8,8 +8,10 @@ import pytest
 
 from kimibridge.protocol import (
     ToolIdMap,
+    anthropic_error_to_openai,
     anthropic_stop_reason,
     anthropic_to_openai_response,
+    openai_error_to_anthropic,
     openai_finish_reason,
     openai_to_anthropic_response,
     synthesize_signature,
@@ -177,3 +179,47 @@ def test_empty_or_odd_openai_responses() -> None:
     )
     assert msg["content"] == [{"type": "text", "text": "no"}] and msg["stop_reason"] == "refusal"
     assert openai_to_anthropic_response({})["content"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind"),
+    [
+        (
+            {"error": {"message": "slow down", "type": "rate_limit_reached_error"}},
+            429,
+            "rate_limit_error",
+        ),
+        (
+            {"error": {"message": "quota", "type": "exceeded_current_quota_error"}},
+            429,
+            "rate_limit_error",
+        ),
+        (
+            {"error": {"message": "busy", "type": "engine_overloaded_error"}},
+            503,
+            "overloaded_error",
+        ),
+        (
+            {"error": {"message": "bad", "type": "invalid_request_error"}},
+            400,
+            "invalid_request_error",
+        ),
+        ({"error": "plain string"}, 401, "authentication_error"),
+        ("not json at all", 502, "api_error"),
+        ({}, 404, "not_found_error"),
+    ],
+)
+def test_openai_error_bodies_become_anthropic_ones(body: Any, status: int, kind: str) -> None:
+    out = openai_error_to_anthropic(body, status=status)
+    assert out["type"] == "error" and out["error"]["type"] == kind and out["error"]["message"]
+
+
+def test_anthropic_error_bodies_become_openai_ones() -> None:
+    body = {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "busy"},
+        "request_id": "r",
+    }
+    out = anthropic_error_to_openai(body, status=529)
+    assert out["error"]["message"] == "busy" and out["error"]["type"] == "overloaded_error"
+    assert anthropic_error_to_openai(None, status=500)["error"]["type"] == "server_error"

@@ -387,3 +387,12 @@ def test_thinking_can_be_left_out_for_clients_that_did_not_ask() -> None:
     events = run(openai_sse(case), OpenAIToAnthropicStream(thinking=False))
     check_anthropic(events)
     assert [b["type"] for b in collect_anthropic(events)["content"]] == ["text"]
+
+
+def test_openai_error_event_with_a_bare_body() -> None:
+    t = OpenAIToAnthropicStream()
+    events = t.feed(
+        SSEEvent('{"message": "quota", "type": "exceeded_current_quota_error"}', "error")
+    )
+    check_anthropic(events, error=True)
+    assert events[-1]["error"]["type"] == "rate_limit_error"
