@@ -255,10 +255,22 @@ class OAuthTokenSource:
                 return stored
             raise TokenExpired(f"the Kimi login could not be renewed: {exc}") from exc
         self.refreshes += 1
-        await asyncio.to_thread(self.slot.write, fresh)
+        await asyncio.to_thread(self._save_if_unchanged, stored, fresh)
         self._retry_at = 0.0
         self._record = fresh
         return fresh
+
+    def _save_if_unchanged(self, spent: TokenRecord, fresh: TokenRecord) -> None:
+        """Save ``fresh`` unless the file changed since it was read under the lock.
+
+        Only a writer that ignores the lock can change it (a new login, a logout): theirs wins,
+        and this process keeps its fresh token in memory only.
+        """
+        current = self.slot.read()
+        if current is None or current.refresh_token != spent.refresh_token:
+            log.info("the stored Kimi login changed during a refresh; keeping the stored one")
+            return
+        self.slot.write(fresh)
 
     async def _after_rejected_refresh(self, spent: TokenRecord) -> TokenRecord:
         # A peer that does not take the lock (legacy kimi-cli gives up waiting after ~7 s) may

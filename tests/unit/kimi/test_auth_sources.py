@@ -311,3 +311,25 @@ async def test_a_failed_early_refresh_is_not_retried_on_every_call() -> None:
     assert server.script == []  # three attempts spent
     assert (await ts.current()).token == "AT1-secret"  # within the back-off: no new attempt
     assert server.refreshes == 0
+
+
+@pytest.mark.parametrize("replacement", [None, rec(9)])
+async def test_a_login_or_logout_during_a_refresh_is_not_overwritten(
+    replacement: TokenRecord | None,
+) -> None:
+    slot, server = MemorySlot(rec(1)), RotatingServer()
+    ts = source(slot, server)
+    first = await ts.current()
+    original = server.post_form
+
+    async def user_relogs_meanwhile(
+        url: str, form: Mapping[str, str], headers: Mapping[str, str]
+    ) -> OAuthReply:
+        reply = await original(url, form, headers)
+        slot.record = replacement  # written without the lock: a new login, or a logout
+        return reply
+
+    server.post_form = user_relogs_meanwhile  # type: ignore[method-assign]
+    cred = await ts.after_unauthorized(first)
+    assert cred.token == "AT2-secret"  # this process goes on with its fresh token
+    assert slot.record == replacement and slot.writes == 0
