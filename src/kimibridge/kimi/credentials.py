@@ -169,7 +169,11 @@ class CredentialStore:
         return _decode_login(data, self.path)
 
     def save(self, login: StoredLogin) -> None:
-        """Write atomically: 0600 file in a 0700 directory."""
+        """Write atomically: 0600 file in a 0700 directory.
+
+        Not locked: ``login``/``logout`` should use ``replace_login``/``remove_login``, which
+        wait for a refresh another process (a running gateway) may be making.
+        """
         ensure_private_dir(self.path.parent)
         os.chmod(self.path.parent, 0o700)
         atomic_write(self.path, _encode_login(login), mode=0o600)
