@@ -25,6 +25,14 @@ from kimibridge.protocol.content import (
     text_of,
 )
 from kimibridge.protocol.ids import ToolIdMap
+from kimibridge.protocol.params import (
+    effort_from_thinking,
+    thinking_to_anthropic,
+    tool_choice_to_anthropic,
+    tool_choice_to_openai,
+    tools_to_anthropic,
+    tools_to_openai,
+)
 
 __all__ = [
     "DEFAULT_MAX_TOKENS",
@@ -35,11 +43,6 @@ __all__ = [
 # Anthropic requires max_tokens; OpenAI clients often omit it. Large enough for a coding turn;
 # the gateway clamps it to the model's output limit afterwards.
 DEFAULT_MAX_TOKENS = 32000
-
-
-def _empty_schema() -> dict[str, Any]:
-    # A fresh dict each time: the gateway may back-fill schemas in place.
-    return {"type": "object", "properties": {}}
 
 
 # ---------------------------------------------------------------- Anthropic -> OpenAI
@@ -163,47 +166,26 @@ def _assistant_to_openai(
     return msg
 
 
-def _tools_to_openai(tools: list[Any]) -> list[dict[str, Any]]:
-    out = []
-    for tool in tools:
-        if "input_schema" not in tool and tool.get("type") not in (None, "custom"):
-            continue  # hosted tools (web_search_*, bash_*, ...) have no function form
-        fn: dict[str, Any] = {
-            "name": tool.get("name", ""),
-            "description": tool.get("description") or "",
-            # A missing schema is back-filled: OpenAI backends answer "missing field parameters".
-            "parameters": tool.get("input_schema") or _empty_schema(),
-        }
-        out.append({"type": "function", "function": fn})
-    return out
+def system_reminder(text: str) -> str:
+    return f"<system-reminder>\n{text}\n</system-reminder>"
 
 
-def _tool_choice_to_openai(choice: Mapping[str, Any], body: dict[str, Any]) -> None:
-    kind = choice.get("type")
-    if kind == "auto":
-        body["tool_choice"] = "auto"
-    elif kind == "any":
-        body["tool_choice"] = "required"
-    elif kind == "none":
-        body["tool_choice"] = "none"
-    elif kind == "tool":
-        body["tool_choice"] = {"type": "function", "function": {"name": choice.get("name", "")}}
-    if choice.get("disable_parallel_tool_use"):
-        body["parallel_tool_calls"] = False
+def _fold_into_last_user(out: list[dict[str, Any]], text: str) -> None:
+    """Append an inline system message to the latest user turn (CCR PR #1446's rule).
 
-
-def _effort_from_thinking(req: Mapping[str, Any]) -> str | None:
-    thinking = req.get("thinking") or {}
-    effort = (req.get("output_config") or {}).get("effort")
-    kind = thinking.get("type")
-    if kind == "disabled":
-        return "none"
-    if effort:
-        return str(effort)
-    if kind == "enabled":
-        budget = int(thinking.get("budget_tokens") or 0)
-        return "low" if budget <= 1024 else "medium" if budget <= 8192 else "high"
-    return None  # adaptive without an effort: the gateway applies the model's default
+    The latest one, not the next one: the text then sits where the client put it, and the
+    prefix of every later request stays the same (cache-friendly).
+    """
+    for msg in reversed(out):
+        if msg["role"] == "user":
+            content = msg["content"]
+            parts = (
+                [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+            )
+            parts.append({"type": "text", "text": system_reminder(text)})
+            msg["content"] = parts
+            return
+    out.append({"role": "user", "content": system_reminder(text)})
 
 
 @shape_errors("Anthropic request", 400)
@@ -213,11 +195,13 @@ def anthropic_to_openai_request(
     ids: ToolIdMap | None = None,
     max_tokens_field: str = "max_tokens",
     reasoning_pad: str | None = None,
+    fold_inline_system: bool = False,
 ) -> dict[str, Any]:
     """Anthropic Messages request -> OpenAI Chat Completions request.
 
     - ``system`` (string or text blocks, joined with a blank line) -> first system message;
-      inline ``role: "system"`` messages stay system messages in place (never dropped).
+      inline ``role: "system"`` messages stay system messages in place, or with
+      ``fold_inline_system`` join the last user turn as ``<system-reminder>`` text (never dropped).
     - ``tool_result`` blocks -> ``role: tool`` messages right after the assistant turn, in
       order, always with ``content``; the user's other blocks follow as one user message.
       ``is_error`` has no OpenAI field and is dropped (the result text usually says so).
@@ -253,6 +237,8 @@ def anthropic_to_openai_request(
             turn = _assistant_to_openai(content, ids, reasoning_pad)
             open_calls = {c["id"]: i for i, c in enumerate(turn.get("tool_calls", ()))}
             out.append(turn)
+        elif role == "system" and fold_inline_system:
+            _fold_into_last_user(out, _system_text(content))
         elif role == "system":
             out.append({"role": "system", "content": _system_text(content)})
         else:
@@ -270,15 +256,15 @@ def anthropic_to_openai_request(
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     if req.get("tools"):
-        tools = _tools_to_openai(req["tools"])
+        tools = tools_to_openai(req["tools"])
         if tools:
             body["tools"] = tools
     if isinstance(req.get("tool_choice"), Mapping):
-        _tool_choice_to_openai(req["tool_choice"], body)
+        tool_choice_to_openai(req["tool_choice"], body)
     user_id = (req.get("metadata") or {}).get("user_id")
     if user_id:
         body["user"] = str(user_id)
-    effort = _effort_from_thinking(req)
+    effort = effort_from_thinking(req)
     if effort is not None:
         body["reasoning_effort"] = effort
     fmt = (req.get("output_config") or {}).get("format") or req.get("output_format")
@@ -332,49 +318,15 @@ def _tool_result_block(msg: Mapping[str, Any], ids: ToolIdMap | None) -> dict[st
     }
 
 
-def _tools_to_anthropic(tools: list[Any]) -> list[dict[str, Any]]:
-    out = []
-    for tool in tools:
-        if tool.get("type", "function") != "function":
-            continue  # custom / hosted OpenAI tools have no Anthropic form
-        fn = tool.get("function") or {}
-        item: dict[str, Any] = {
-            "name": fn.get("name", ""),
-            "input_schema": fn.get("parameters") or _empty_schema(),
-        }
-        if fn.get("description"):
-            item["description"] = fn["description"]
-        out.append(item)
-    return out
-
-
-def _tool_choice_to_anthropic(choice: Any, parallel: Any) -> dict[str, Any] | None:
-    result: dict[str, Any] | None
-    if choice == "auto":
-        result = {"type": "auto"}
-    elif choice == "required":
-        result = {"type": "any"}
-    elif choice == "none":
-        result = {"type": "none"}
-    elif isinstance(choice, Mapping):
-        result = {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
-    else:
-        result = None
-    if parallel is False:
-        result = result or {"type": "auto"}
-        if result["type"] != "none":
-            result["disable_parallel_tool_use"] = True
-    return result
-
-
-_EFFORTS = {
-    "minimal": "low",
-    "low": "low",
-    "medium": "medium",
-    "high": "high",
-    "xhigh": "max",
-    "max": "max",
-}
+def _fold_into_last_user_turn(out: list[dict[str, Any]], text: str) -> None:
+    block = {"type": "text", "text": system_reminder(text)}
+    for msg in reversed(out):
+        if msg["role"] == "user":
+            if isinstance(msg["content"], str):
+                msg["content"] = [{"type": "text", "text": msg["content"]}]
+            msg["content"].append(block)
+            return
+    out.append({"role": "user", "content": [block]})
 
 
 def _append(
@@ -396,12 +348,14 @@ def openai_to_anthropic_request(
     *,
     ids: ToolIdMap | None = None,
     default_max_tokens: int = DEFAULT_MAX_TOKENS,
+    fold_inline_system: bool = False,
 ) -> dict[str, Any]:
     """OpenAI Chat Completions request -> Anthropic Messages request.
 
     - Leading ``system`` / ``developer`` messages -> ``system`` (a string when there is one,
       else text blocks); later ones stay inline ``role: "system"`` messages, the form Claude
-      Code itself sends (the gateway may fold them into a user turn).
+      Code itself sends, or with ``fold_inline_system`` join the last user turn as
+      ``<system-reminder>`` text.
     - Consecutive same-role turns are merged; consecutive ``role: tool`` messages become one
       user turn of ``tool_result`` blocks, and a following user message joins that turn after
       them. Tool-call ids go through ``ids`` (e.g. ``call:1`` -> ``call_1``) when given.
@@ -431,6 +385,8 @@ def openai_to_anthropic_request(
             text = "\n\n".join(b.get("text", "") for b in blocks)
             if not out:
                 system.append(text)
+            elif fold_inline_system:
+                _fold_into_last_user_turn(out, text)
             else:
                 out.append({"role": "system", "content": text})
         elif role == "user":
@@ -469,32 +425,17 @@ def openai_to_anthropic_request(
     if req.get("stream"):
         body["stream"] = True
     if req.get("tools"):
-        tools = _tools_to_anthropic(req["tools"])
+        tools = tools_to_anthropic(req["tools"])
         if tools:
             body["tools"] = tools
-    choice = _tool_choice_to_anthropic(req.get("tool_choice"), req.get("parallel_tool_calls"))
+    choice = tool_choice_to_anthropic(req.get("tool_choice"), req.get("parallel_tool_calls"))
     if choice is not None:
         body["tool_choice"] = choice
     if req.get("user"):
         body["metadata"] = {"user_id": str(req["user"])}
-    _thinking_to_anthropic(req, body)
+    thinking_to_anthropic(req, body)
     fmt = req.get("response_format")
     if isinstance(fmt, Mapping) and fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
         body.setdefault("output_config", {})["format"] = {"type": "json_schema", "schema": schema}
     return body
-
-
-def _thinking_to_anthropic(req: Mapping[str, Any], body: dict[str, Any]) -> None:
-    effort = req.get("reasoning_effort")
-    raw = req.get("thinking")
-    kimi: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-    if effort == "none" or kimi.get("type") == "disabled":
-        body["thinking"] = {"type": "disabled"}
-        return
-    effort = effort or kimi.get("effort")
-    if effort in _EFFORTS:
-        body["thinking"] = {"type": "adaptive"}
-        body["output_config"] = {"effort": _EFFORTS[effort]}
-    elif kimi.get("type") == "enabled":
-        body["thinking"] = {"type": "adaptive"}

@@ -490,3 +490,32 @@ def test_openai_to_anthropic_to_openai_preserves_messages(req: dict[str, Any]) -
     back = anthropic_to_openai_request(openai_to_anthropic_request(req))
     assert back["messages"] == req["messages"]
     assert back["max_tokens"] == req["max_tokens"]
+
+
+def test_inline_system_can_fold_into_the_last_user_turn() -> None:
+    for body in session_b()[:2]:
+        out = anthropic_to_openai_request(body, fold_inline_system=True)
+        check_openai_request(out)
+        assert [m["role"] for m in out["messages"]].count("system") == 1
+        first_user = out["messages"][1]["content"]
+        assert first_user[-1]["text"].startswith("<system-reminder>\n# Environment")
+    o = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}, {"role": "system", "content": "env"}],
+    }
+    folded = openai_to_anthropic_request(o, fold_inline_system=True)
+    assert folded["messages"] == [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "hi"},
+                {"type": "text", "text": "<system-reminder>\nenv\n</system-reminder>"},
+            ],
+        }
+    ]
+    lone = anthropic_to_openai_request(
+        {"model": "m", "messages": [{"role": "system", "content": "x"}]}, fold_inline_system=True
+    )
+    assert lone["messages"] == [
+        {"role": "user", "content": "<system-reminder>\nx\n</system-reminder>"}
+    ]
