@@ -80,7 +80,7 @@ async def test_hold_acquires_off_the_event_loop(tmp_path: Path) -> None:
     async with hold(FlockLock(tmp_path / "x.lock")):
         pass
     task.cancel()
-    assert ticks >= 10  # the loop kept running while the lock was awaited
+    assert ticks >= 5  # the loop kept running while the lock was awaited
 
 
 async def test_cancelled_wait_releases_a_lock_acquired_late(tmp_path: Path) -> None:
@@ -98,6 +98,6 @@ async def test_cancelled_wait_releases_a_lock_acquired_late(tmp_path: Path) -> N
         await task
     blocker.release()
     await asyncio.sleep(0.1)
-    again = DirLock(tmp_path / "k.lock", timeout=0.5)
+    again = DirLock(tmp_path / "k.lock", timeout=5.0)
     again.acquire(threading.Event())  # nobody kept it
     again.release()
