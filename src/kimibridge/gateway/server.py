@@ -179,11 +179,25 @@ def _uvicorn_config(gateway: Gateway, log_level: str) -> Any:
 
 
 def serve_foreground(gateway: Gateway, sock: socket.socket, *, log_level: str = "warning") -> None:
-    """Serve on ``sock`` until SIGINT/SIGTERM (uvicorn installs the handlers)."""
+    """Serve on ``sock`` until SIGINT/SIGTERM, then return (so the caller can clean up)."""
+    import signal
+
     import uvicorn
 
-    server = uvicorn.Server(_uvicorn_config(gateway, log_level))
-    server.run(sockets=[sock])
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises the signal after shutting down, which kills the process before
+            # the caller removes its pidfile; a stop request is a normal exit here.
+            sigs = (signal.SIGINT, signal.SIGTERM)
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in sigs}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    _Server(_uvicorn_config(gateway, log_level)).run(sockets=[sock])
 
 
 class GatewayThread:
