@@ -74,7 +74,7 @@ class AnthropicToOpenAIStream:
         out: list[OpenAIStreamItem] = []
         try:
             event = item.json() if isinstance(item, SSEEvent) else item
-            if not isinstance(event, Mapping):
+            if not isinstance(event, dict):  # dict, not the slower Mapping ABC
                 raise protocol_error("an event is not a JSON object")
             self._event(event, out)
         except SHAPE_ERRORS as exc:
