@@ -173,12 +173,21 @@ def session_key(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | No
 
 
 def _stable_prefix_key(body: Mapping[str, Any]) -> str:
-    """A key from the system prompt and tools: the same agent setup gets the same key."""
-    system = [m.get("content") for m in body.get("messages", []) if _role(m) == "system"]
-    if not system and "system" in body:
-        system = [body["system"]]
-    blob = json.dumps([system, body.get("tools")], sort_keys=True, default=str)
-    return "kb_" + hashlib.sha256(blob.encode()).hexdigest()[:32]
+    """A key from the system prompt and the tool names: the same agent setup, the same key.
+    (Tool names, not schemas: hashing a 50 KB tool list per request costs more than it tells.)"""
+    digest = hashlib.sha256()
+    for message in body.get("messages") or ():
+        if _role(message) == "system":
+            content = message.get("content")
+            digest.update(content.encode() if isinstance(content, str) else repr(content).encode())
+    if "system" in body:
+        digest.update(repr(body["system"]).encode())
+    for tool in body.get("tools") or ():
+        if isinstance(tool, Mapping):
+            function = tool.get("function")
+            name = function.get("name") if isinstance(function, Mapping) else tool.get("name")
+            digest.update(b"\x00" + str(name).encode())
+    return "kb_" + digest.hexdigest()[:32]
 
 
 def _role(message: object) -> object:
