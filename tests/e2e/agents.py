@@ -56,6 +56,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 240.0  # seconds; a run takes 1-10 s, this only stops a hung client
 # A port inside the namespace that answers every HTTP request with 404 (netns.py --sink): opencode's
 # embedded npm asks the registry for @opencode-ai/plugin on a fresh HOME and carries on after a 404.
+# The namespace has its own ports, so only a forwarded port can collide (then the next one is used).
 NPM_SINK_PORT = 48_999
 _SKIP_SNAPSHOT = frozenset({".git", "node_modules", "__pycache__"})
 
@@ -300,6 +301,8 @@ def opencode(
     ``base_url`` is the OpenAI base. The npm registry points at a 404 sink inside the sandbox.
     """
     home, work = _dirs(root, "opencode")
+    port = _port_of(base_url)
+    sink = NPM_SINK_PORT if port != NPM_SINK_PORT else NPM_SINK_PORT + 1
     small = small_model or model
     config = {
         "$schema": "https://opencode.ai/config.json",
@@ -324,13 +327,11 @@ def opencode(
             "OPENCODE_DISABLE_AUTOUPDATE": "1",
             "OPENCODE_DISABLE_SHARE": "1",
             # The packument GET for @opencode-ai/plugin survives every other switch.
-            "NPM_CONFIG_REGISTRY": f"http://127.0.0.1:{NPM_SINK_PORT}/",
+            "NPM_CONFIG_REGISTRY": f"http://127.0.0.1:{sink}/",
         }
     )
     argv = [str(npm_bin("opencode")), "run", "--format", "json", *extra_args, *prompt]
-    return AgentCommand(
-        "opencode", tuple(argv), env, work, home, (_port_of(base_url),), NPM_SINK_PORT
-    )
+    return AgentCommand("opencode", tuple(argv), env, work, home, (port,), sink)
 
 
 def kimi_cli(

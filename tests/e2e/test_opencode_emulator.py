@@ -30,6 +30,8 @@ def test_bash_tool_round_trip_writes_a_file(kimi_emulator: EmulatorHandle, tmp_p
     assert result.returncode == 0, result.describe()
     assert result.outside_connects == [], result.describe()
     assert result.written == {"out.txt": b"hi\n"}, result.describe()
+    # opencode asked the npm registry for its plugin SDK and got the sandbox's 404 sink.
+    assert any(c.port == command.sink_port for c in result.connects), result.describe()
     assert kimi_emulator.requests
     for request in kimi_emulator.requests:
         assert request.headers.get("User-Agent", "").startswith(OPENCODE_UA), request
