@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -22,14 +23,15 @@ READ: Any = {"name": "Read", "input_schema": {"type": "object"}}
 
 
 @pytest.fixture
-def client(kimi_emulator: EmulatorHandle) -> anthropic.Anthropic:
+def client(kimi_emulator: EmulatorHandle) -> Iterator[anthropic.Anthropic]:
     kimi_emulator.add_api_key(KEY)
-    return anthropic.Anthropic(
+    with anthropic.Anthropic(
         base_url=kimi_emulator.anthropic_base_url,
         api_key=KEY,
         max_retries=0,
         default_headers={"User-Agent": "claude-cli/2.1.330 (external, cli)"},
-    )
+    ) as client:
+        yield client
 
 
 def test_non_stream_with_thinking(client: anthropic.Anthropic) -> None:

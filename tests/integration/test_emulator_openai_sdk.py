@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -27,14 +28,15 @@ READ: Any = {"type": "function", "function": {"name": "read", "parameters": {"ty
 
 
 @pytest.fixture
-def client(kimi_emulator: EmulatorHandle) -> openai.OpenAI:
+def client(kimi_emulator: EmulatorHandle) -> Iterator[openai.OpenAI]:
     kimi_emulator.add_api_key(KEY)
-    return openai.OpenAI(
+    with openai.OpenAI(
         base_url=kimi_emulator.base_url,
         api_key=KEY,
         max_retries=0,
         default_headers={"User-Agent": "KimiCLI/1.52.0"},
-    )
+    ) as client:
+        yield client
 
 
 def test_non_stream_text_with_thinking(client: openai.OpenAI) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimibridge.emulator import anthropic_messages as am
@@ -192,6 +192,7 @@ def test_non_stream_message() -> None:
     assert out["id"].startswith("msg_") and out["stop_reason"] == "tool_use"
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.none() | st.text(max_size=120),
     st.text(max_size=200),

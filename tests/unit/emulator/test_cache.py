@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimibridge.emulator.cache import CHUNK_TOKENS, PromptCache
@@ -95,6 +95,7 @@ def test_stats_count_hits_and_tokens() -> None:
     assert s.tokens_read == p.tokens + 512
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.lists(st.integers(min_value=1, max_value=700), min_size=1, max_size=5), st.integers(0, 700)
 )

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimibridge.emulator import openai_chat
@@ -242,6 +242,7 @@ _calls = st.lists(
 )
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.none() | st.text(max_size=120), st.text(max_size=200), _calls, st.integers(0, 200))
 def test_stream_reassembles_to_the_non_stream_answer(
     thinking: str | None, text: str, calls: list[tuple[str, dict[str, str]]], max_tokens: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kimibridge.emulator.tokens import (
@@ -23,6 +23,7 @@ def test_count_is_ceil_of_utf8_bytes_over_four() -> None:
     assert count_text_tokens("日本") == 2  # 6 bytes
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(), st.integers(min_value=0, max_value=50))
 def test_truncate_never_exceeds_budget_and_is_a_prefix(text: str, budget: int) -> None:
     cut = truncate_to_tokens(text, budget)
