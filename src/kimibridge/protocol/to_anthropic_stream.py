@@ -160,7 +160,7 @@ class OpenAIToAnthropicStream:
         if opens and nxt is S.TEXT:
             self._open(out, {"type": "text", "text": ""})
         elif opens and nxt is S.THINKING:
-            self._open(out, {"type": "thinking", "thinking": ""})
+            self._open(out, {"type": "thinking", "thinking": "", "signature": ""})
         return nxt
 
     def _message_start(self, out: list[dict[str, Any]], chunk: Mapping[str, Any]) -> None:

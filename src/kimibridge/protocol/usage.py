@@ -7,9 +7,10 @@ The conversion rule, in one place:
 - OpenAI ``prompt_tokens`` is the whole prompt; the cache read is
   ``prompt_tokens_details.cached_tokens``. Kimi puts it at ``usage.cached_tokens`` instead
   (Moonshot), and may put the whole usage object in ``choices[0].usage``; both are read.
-- Cache writes have no OpenAI field. They are read from ``cache_creation_input_tokens`` or
+- Cache writes have no standard OpenAI field. They are read from ``cache_creation_input_tokens`` or
   ``prompt_tokens_details.cache_creation_tokens`` / ``cache_write_tokens`` when present and
-  written back as ``prompt_tokens_details.cache_creation_tokens`` only when non-zero.
+  written back as ``prompt_tokens_details.cache_write_tokens`` (the name the openai SDK
+  models) only when non-zero.
 
 So ``Usage.from_openai(u).input_other == max(prompt - cache_read - cache_creation, 0)``.
 """
@@ -104,7 +105,7 @@ class Usage:
     def to_openai(self) -> dict[str, Any]:
         details: dict[str, int] = {"cached_tokens": self.cache_read}
         if self.cache_creation:
-            details["cache_creation_tokens"] = self.cache_creation
+            details["cache_write_tokens"] = self.cache_creation
         return {
             "prompt_tokens": self.prompt,
             "completion_tokens": self.output,

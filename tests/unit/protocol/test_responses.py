@@ -126,7 +126,7 @@ def test_anthropic_text_blocks_join_and_unknown_blocks_are_skipped() -> None:
     assert out["usage"]["prompt_tokens"] == 18
     assert out["usage"]["prompt_tokens_details"] == {
         "cached_tokens": 10,
-        "cache_creation_tokens": 3,
+        "cache_write_tokens": 3,
     }
     assert openai_to_anthropic_response(out)["usage"]["cache_creation_input_tokens"] == 3
 
