@@ -150,18 +150,19 @@ def check_request(
             INVALID,
             "Invalid request: a specific tool_choice is not supported when thinking is enabled",
         )
-    effort = (
-        body.get("thinking", {}).get("effort")
-        if isinstance(body.get("thinking"), Mapping)
-        else None
-    )
-    if effort is not None and info.valid_efforts and effort not in info.valid_efforts:
-        valid = ", ".join(info.valid_efforts)
-        return (
-            400,
-            INVALID,
-            f"Invalid request: thinking.effort must be one of {valid}, got {effort}",
-        )
+    thinking_field = body.get("thinking")
+    efforts = {
+        # Kimi's docs (cited in BigPizzaV3/CodexPlusPlus#1909): K3 takes top-level
+        # reasoning_effort low/high/max and answers 400 to other values; null means unset.
+        "reasoning_effort": body.get("reasoning_effort"),
+        "thinking.effort": thinking_field.get("effort")
+        if isinstance(thinking_field, Mapping)
+        else None,
+    }
+    for field, effort in efforts.items():
+        if effort is not None and info.valid_efforts and effort not in info.valid_efforts:
+            valid = ", ".join(info.valid_efforts)
+            return 400, INVALID, f"Invalid request: {field} must be one of {valid}, got {effort}"
     for index, msg in enumerate(messages):
         if not isinstance(msg, Mapping):
             return 400, INVALID, f"Invalid request: message at index {index} must be an object"

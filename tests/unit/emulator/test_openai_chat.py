@@ -274,3 +274,11 @@ def test_stream_reassembles_to_the_non_stream_answer(
     assert [streamed[i] for i in sorted(streamed)] == expected
     assert parsed[-1]["choices"][0]["finish_reason"] == whole["finish_reason"]
     assert r.completion_tokens <= max_tokens or whole["finish_reason"] != "length"
+
+
+def test_top_level_reasoning_effort_is_checked_against_the_catalog() -> None:
+    assert openai_chat.check_request(body(model="k3", reasoning_effort="low"), K3) is None
+    assert openai_chat.check_request(body(model="k3", reasoning_effort=None), K3) is None
+    found = openai_chat.check_request(body(model="k3", reasoning_effort="medium"), K3)
+    assert found is not None and "reasoning_effort" in found[2]
+    assert rejection(body(reasoning_effort="medium")) is None  # no efforts advertised: ignored
