@@ -219,9 +219,12 @@ def _is_billing_block(block: object) -> bool:
 
 
 def fold_inline_system_anthropic(body: Body, ctx: ShapeContext) -> None:
-    """``role: system`` inside ``messages`` (Claude Code sends one) becomes a
-    ``<system-reminder>`` text block at the start of the next user message (or a user message of
-    its own): Anthropic has no such role, and that is the form Kimi's own CLI uses for reminders."""
+    """``role: system`` inside ``messages`` (Claude Code sends one right after the first user
+    message) becomes a ``<system-reminder>`` text block at the start of the adjacent user turn:
+    the previous one when it directly follows a user message, else the next one, else a user
+    message of its own. Anthropic has no such role, reminders ahead of the user's text are the
+    form Claude Code and Kimi's CLI use themselves, and the user's prompt stays the last text.
+    Blocks go after any leading ``tool_result`` blocks, which must open a user turn."""
     messages = body.get("messages")
     if not isinstance(messages, list) or not any(_role(m) == "system" for m in messages):
         return
@@ -230,13 +233,16 @@ def fold_inline_system_anthropic(body: Body, ctx: ShapeContext) -> None:
     for message in messages:
         if _role(message) == "system":
             text = _text_of(message.get("content"))
-            if text:
-                pending.append({"type": "text", "text": _SYSTEM_REMINDER.format(text)})
+            if not text:
+                continue
+            block = {"type": "text", "text": _SYSTEM_REMINDER.format(text)}
+            if out and _role(out[-1]) == "user" and not pending:
+                out[-1] = _with_leading(out[-1], [block])
+            else:
+                pending.append(block)
             continue
         if pending and _role(message) == "user":
-            content = message.get("content")
-            blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
-            message = {**message, "content": [*pending, *(blocks or [])]}
+            message = _with_leading(message, pending)
             pending = []
         elif pending:
             out.append({"role": "user", "content": pending})
@@ -245,6 +251,22 @@ def fold_inline_system_anthropic(body: Body, ctx: ShapeContext) -> None:
     if pending:
         out.append({"role": "user", "content": pending})
     body["messages"] = out
+
+
+def _with_leading(message: Mapping[str, Any], blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A copy of user ``message`` with ``blocks`` inserted after its leading tool results."""
+    content = message.get("content")
+    existing = (
+        [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+    )
+    at = 0
+    while (
+        at < len(existing)
+        and isinstance(existing[at], Mapping)
+        and existing[at].get("type") == "tool_result"
+    ):
+        at += 1
+    return {**message, "content": [*existing[:at], *blocks, *existing[at:]]}
 
 
 def _text_of(content: object) -> str:

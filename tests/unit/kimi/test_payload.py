@@ -112,27 +112,36 @@ def test_strip_billing_header() -> None:
     ]
 
 
-def test_fold_inline_system_into_next_user() -> None:
+def test_fold_inline_system_into_adjacent_user() -> None:
     body: dict[str, Any] = {
         "messages": [
             {"role": "user", "content": "hi"},
             {"role": "system", "content": "env: linux"},
             {"role": "assistant", "content": "ok"},
             {"role": "system", "content": [{"type": "text", "text": "note"}]},
-            {"role": "user", "content": [{"type": "text", "text": "go"}]},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": "t", "content": "r"},
+                    {"type": "text", "text": "go"},
+                ],
+            },
+            {"role": "assistant", "content": "done"},
             {"role": "system", "content": "tail"},
         ]
     }
     p.fold_inline_system_anthropic(body, ctx())
-    roles = [m["role"] for m in body["messages"]]
-    assert roles == ["user", "user", "assistant", "user", "user"]
-    assert (
-        body["messages"][1]["content"][0]["text"]
-        == "<system-reminder>\nenv: linux\n</system-reminder>"
-    )
-    assert body["messages"][3]["content"][0]["text"].startswith("<system-reminder>\nnote")
-    assert body["messages"][3]["content"][1] == {"type": "text", "text": "go"}
-    assert "tail" in body["messages"][4]["content"][0]["text"]
+    msgs = body["messages"]
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant", "user"]
+    # Claude Code's case: the reminder goes ahead of the prompt, which stays the last text
+    assert msgs[0]["content"] == [
+        {"type": "text", "text": "<system-reminder>\nenv: linux\n</system-reminder>"},
+        {"type": "text", "text": "hi"},
+    ]
+    # after the leading tool results, before the text
+    assert [b["type"] for b in msgs[2]["content"]] == ["tool_result", "text", "text"]
+    assert msgs[2]["content"][1]["text"].startswith("<system-reminder>\nnote")
+    assert "tail" in msgs[4]["content"][0]["text"]
 
 
 def test_drop_anthropic_only_and_deferred() -> None:
