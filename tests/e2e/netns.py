@@ -194,9 +194,18 @@ def _isolation_problems() -> list[str]:
     return problems
 
 
-def _relay(port: int, socket_path: str, ready: threading.Event) -> None:
-    listener = socket.create_server(("127.0.0.1", port), backlog=64)
-    ready.set()
+def _listen(port: int) -> socket.socket:
+    """Listen on 127.0.0.1 and ::1 (a client may resolve ``localhost`` to either); only ``lo``
+    exists in the namespace, so the wildcard address reaches nothing else."""
+    if socket.has_dualstack_ipv6():
+        with contextlib.suppress(OSError):
+            return socket.create_server(
+                ("::", port), family=socket.AF_INET6, dualstack_ipv6=True, backlog=64
+            )
+    return socket.create_server(("127.0.0.1", port), backlog=64)
+
+
+def _relay(listener: socket.socket, socket_path: str) -> None:
     while True:
         client, _ = listener.accept()
         try:
@@ -226,6 +235,7 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
 
 def _sink(port: int) -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _NotFound)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
@@ -237,11 +247,12 @@ def _run_inside(forwards: Sequence[str], argv: Sequence[str], sink: int | None =
         return ISOLATION_BROKEN
     for spec in forwards:
         port, _, path = spec.partition("=")
-        ready = threading.Event()
-        threading.Thread(target=_relay, args=(int(port), path, ready), daemon=True).start()
-        if not ready.wait(10):
-            print(f"netns: relay for port {port} did not start", file=sys.stderr)
+        try:
+            listener = _listen(int(port))
+        except OSError as exc:
+            print(f"netns: cannot relay port {port}: {exc}", file=sys.stderr)
             return ISOLATION_BROKEN
+        threading.Thread(target=_relay, args=(listener, path), daemon=True).start()
     if sink is not None:
         _sink(sink)
     child = subprocess.Popen(list(argv))

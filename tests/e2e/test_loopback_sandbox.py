@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ _PROBE = r"""
 import socket, sys, urllib.request
 port, sink = int(sys.argv[1]), int(sys.argv[2])
 print(urllib.request.urlopen(f"http://127.0.0.1:{port}/hello").read().decode())
+if socket.has_ipv6:
+    print(urllib.request.urlopen(f"http://[::1]:{port}/v6").read().decode())
 try:
     urllib.request.urlopen(f"http://127.0.0.1:{sink}/@opencode-ai%2fplugin")
 except urllib.error.HTTPError as exc:
@@ -79,6 +82,8 @@ def test_loopback_reaches_the_host_server_and_nothing_else(
     assert result.returncode == 0, result.describe()
     lines = result.stdout.splitlines()
     assert lines[0] == "hello from the host, /hello"
+    if socket.has_ipv6:  # ::1 inside reaches the host server's 127.0.0.1 too
+        assert lines[1] == "hello from the host, /v6"
     assert "sink 404" in lines
     assert "192.0.2.1 OSError" in lines or "192.0.2.1 ConnectionError" in lines, lines
     assert any(line.startswith("2001:db8::1 ") for line in lines), lines
