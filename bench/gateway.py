@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -231,11 +232,183 @@ async def measure(
     print("medians over rounds [min..max]; each cell one closed-loop phase of", args.seconds, "s")
 
 
+# ------------------------------------------------------------------------ the app alone
+
+
+def _kimi_stream(chunks: int) -> list[bytes]:
+    base = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "kimi-for-coding",
+    }
+    out = [
+        {
+            **base,
+            "choices": [
+                {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+            ],
+        }
+    ]
+    out += [
+        {
+            **base,
+            "choices": [{"index": 0, "delta": {"content": f"word{i} "}, "finish_reason": None}],
+        }
+        for i in range(chunks)
+    ]
+    usage = {
+        "prompt_tokens": 20,
+        "completion_tokens": chunks,
+        "total_tokens": 20 + chunks,
+        "cached_tokens": 0,
+    }
+    out.append(
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop", "usage": usage}]}
+    )
+    return [b"data: " + json.dumps(c).encode() + b"\n\n" for c in out] + [b"data: [DONE]\n\n"]
+
+
+class _FakeStream:
+    def __init__(self, parts: list[bytes]) -> None:
+        self.parts = parts
+
+    def __aiter__(self) -> Any:
+        return self._gen()
+
+    async def _gen(self) -> Any:
+        for part in self.parts:
+            yield part
+
+    async def aclose(self) -> None:
+        return None
+
+
+class _FakeUpstream:
+    """Kimi answering instantly from memory: what is left is the gateway's own work."""
+
+    def __init__(self) -> None:
+        from kimibridge.kimi.upstream import UpstreamReply
+
+        self.stream_parts = _kimi_stream(20)
+        message = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "kimi-for-coding",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "Hello there, this is an answer."},
+                    "finish_reason": "stop",
+                    "usage": {
+                        "prompt_tokens": 20,
+                        "completion_tokens": 8,
+                        "total_tokens": 28,
+                        "cached_tokens": 0,
+                    },
+                }
+            ],
+        }
+        self.reply = UpstreamReply(200, {}, json.dumps(message).encode())
+
+    async def chat_completions(
+        self, body: bytes, *, stream: bool, caller_headers: Any = None
+    ) -> Any:
+        return _FakeStream(self.stream_parts) if stream else self.reply
+
+    async def messages(self, body: bytes, *, stream: bool, caller_headers: Any = None) -> Any:
+        raise NotImplementedError
+
+    async def count_tokens(self, body: bytes, *, caller_headers: Any = None) -> Any:
+        raise NotImplementedError
+
+    async def models(self, *, caller_headers: Any = None) -> Any:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def _drive(
+    gw: Any, headers: list[tuple[bytes, bytes]], path: str, raw: bytes, n: int
+) -> float:
+    """Seconds for ``n`` requests through the ASGI app; each must answer 200."""
+    sent: list[Any] = []
+    received = [False]
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        if not received[0]:
+            received[0] = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await asyncio.Event().wait()  # the client never hangs up
+        return {}
+
+    began = time.perf_counter()
+    for _ in range(n):
+        received[0] = False
+        sent.clear()
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": path,
+            "headers": headers,
+            "query_string": b"",
+        }
+        await gw(scope, receive, send)
+        if sent[0]["status"] != 200:
+            raise RuntimeError(sent[:2])
+    return time.perf_counter() - began
+
+
+async def app_only(n: int) -> list[tuple[str, float]]:
+    """Microseconds of gateway code per request: the ASGI app called directly, no sockets."""
+    from kimibridge.gateway import EventBus, Gateway, LocalKeys
+
+    keys = LocalKeys.load_or_create(Path(tempfile.mkdtemp(prefix="kb-app-")))
+    gw = Gateway(_FakeUpstream(), keys, events=EventBus())
+    headers = [
+        (b"host", b"127.0.0.1:8765"),
+        (b"x-api-key", keys.default.encode()),
+        (b"user-agent", UA.encode()),
+    ]
+    results = []
+    cases = [
+        ("OpenAI->OpenAI non-stream", "/v1/chat/completions", OPENAI_BODY),
+        (
+            "OpenAI->OpenAI stream (22 chunks)",
+            "/v1/chat/completions",
+            {**OPENAI_BODY, "stream": True},
+        ),
+        ("Anthropic->OpenAI non-stream", "/v1/messages", ANTHROPIC_BODY),
+        (
+            "Anthropic->OpenAI stream (22 chunks)",
+            "/v1/messages",
+            {**ANTHROPIC_BODY, "stream": True},
+        ),
+    ]
+    for label, path, body in cases:
+        elapsed = 0.0
+        for phase in (n // 5, n):  # a warm-up phase, then the measured one
+            elapsed = await _drive(gw, headers, path, json.dumps(body).encode(), phase)
+        results.append((label, elapsed / n * 1e6))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--app-only", action="store_true", help="Only the in-process app measure.")
     args = parser.parse_args()
+
+    for label, micros in asyncio.run(app_only(3000)):
+        print(f"gateway code per request, {label}: {micros:.0f} us (ASGI app, in-memory upstream)")
+    if args.app_only:
+        return
 
     home = tempfile.mkdtemp(prefix="kb-bench-")
     emu_port, gw_port = free_port(), free_port()

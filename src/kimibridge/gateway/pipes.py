@@ -61,7 +61,12 @@ def _openai_error_type(kind: str) -> str:
 
 
 class OpenAIPassthrough:
-    """Kimi OpenAI stream -> OpenAI client."""
+    """Kimi OpenAI stream -> OpenAI client.
+
+    Fast path: once the answer's text is known not to be Kimi's placeholder, a chunk that carries
+    neither usage, tool calls nor a finish reason is forwarded without being parsed (most chunks
+    of a long answer), unless someone wants the final text (``want_text``: event subscribers).
+    """
 
     __slots__ = (
         "_cleanup",
@@ -72,10 +77,12 @@ class OpenAIPassthrough:
         "stop_reason",
         "text",
         "usage",
+        "want_text",
     )
 
-    def __init__(self, *, include_usage: bool) -> None:
+    def __init__(self, *, include_usage: bool, want_text: bool = True) -> None:
         self.include_usage = include_usage
+        self.want_text = want_text
         self.usage = Usage()
         self.stop_reason: str | None = None
         self.text: list[str] = []
@@ -88,6 +95,14 @@ class OpenAIPassthrough:
         if self._ended:
             return b""
         data = event.data
+        if (
+            not self.want_text
+            and self._cleanup.settled
+            and '"usage"' not in data
+            and ('"finish_reason":null' in data or '"finish_reason": null' in data)
+            and '"tool_calls"' not in data
+        ):
+            return encode_event(data)
         if data.strip() == OPENAI_DONE:
             self._done = self._ended = True
             return _DONE_BYTES

@@ -75,7 +75,11 @@ async def chat_completions(gw: Gateway, req: Request, send: Send) -> None:
             send,
             turn,
             lambda: upstream.chat_completions(payload, stream=stream, caller_headers=headers),
-            pipe=OpenAIPassthrough(include_usage=include_usage) if stream else None,
+            pipe=OpenAIPassthrough(
+                include_usage=include_usage, want_text=bool(gw.events.subscribers)
+            )
+            if stream
+            else None,
             convert=OpenAIStreamCleanup().feed_message,
             tap=tap_openai,
         )

@@ -62,6 +62,13 @@ class OpenAIStreamCleanup:
         self._state: dict[int, int] = {}
         self._held: dict[int, str] = {}
 
+    @property
+    def settled(self) -> bool:
+        """Every choice seen has shown ordinary text: later content passes unchanged."""
+        return (
+            bool(self._state) and not self._held and all(v == _PASS for v in self._state.values())
+        )
+
     def feed(self, chunk: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         changed = normalize_openai_usage(chunk)
         choices = chunk.get("choices")

@@ -99,3 +99,24 @@ def test_cross_pipe_placeholder_removed() -> None:
     assert "Empty response" not in out.decode()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
     assert "".join(pipe.text) == ""
+
+
+def test_openai_fast_path_forwards_unparsed_and_still_taps_the_end() -> None:
+    pipe = OpenAIPassthrough(include_usage=False, want_text=False)
+    pipe.feed(ev(chunk(role="assistant", content="Hi")))  # decides: ordinary text
+    raw = '{"id":"c","choices":[{"index":0,"delta":{"content":"(Empty response:"},"finish_reason":null}]}'
+    assert pipe.feed(ev(raw)) == f"data: {raw}\n\n".encode()  # settled: no second look
+    final = {
+        "id": "c",
+        "choices": [
+            {
+                "index": 0,
+                "delta": {},
+                "finish_reason": "tool_calls",
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1},
+            }
+        ],
+    }
+    pipe.feed(ev(final))
+    assert pipe.stop_reason == "end_turn" and pipe.usage.output == 1
+    assert pipe.text == ["Hi"]  # text is only collected while undecided
