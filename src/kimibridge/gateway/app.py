@@ -205,6 +205,8 @@ class Gateway:
         self.ledger = ledger
         self.events = events or EventBus()
         self._tasks: list[asyncio.Task[None]] = []
+        # (monotonic time, Kimi's /models data) for GET /v1/models
+        self.catalog_cache: tuple[float, list[dict[str, Any]]] | None = None
         self.routes: dict[tuple[str, str], Route] = {
             **routes_openai.ROUTES,
             **routes_anthropic.ROUTES,

@@ -109,12 +109,11 @@ async def chat_completions(gw: Gateway, req: Request, send: Send) -> None:
 
 
 _CATALOG_TTL = 300.0
-_catalog_cache: dict[int, tuple[float, list[dict[str, Any]]]] = {}
 
 
 async def _catalog(gw: Gateway, req: Request) -> list[dict[str, Any]]:
     """Kimi's ``/models`` data, cached for a few minutes; the built-in specs if it fails."""
-    cached = _catalog_cache.get(id(gw))
+    cached = gw.catalog_cache
     now = time.monotonic()
     if cached and now - cached[0] < _CATALOG_TTL:
         return cached[1]
@@ -126,7 +125,7 @@ async def _catalog(gw: Gateway, req: Request) -> list[dict[str, Any]]:
     if not isinstance(data, list):
         data = [{"id": s.id, "context_length": s.context_length} for s in gw.models.specs.values()]
     entries = [e for e in data if isinstance(e, dict) and isinstance(e.get("id"), str)]
-    _catalog_cache[id(gw)] = (now, entries)
+    gw.catalog_cache = (now, entries)
     return entries
 
 
