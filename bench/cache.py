@@ -1,0 +1,159 @@
+"""Prefix-cache efficiency of recorded Claude Code traffic: through kimibridge vs straight to Kimi.
+
+    python bench/cache.py [--session ../shared/fixtures/claude-sessions/session-B.jsonl]
+
+Replays a recorded Claude Code 2.1.330 session (the request bodies exactly as sent) twice, each
+against its own fresh emulator (Kimi's content-prefix cache as measured: 256-token chunks, shared
+across dialects):
+
+- direct: to the emulator's Anthropic side, as `ANTHROPIC_BASE_URL=<kimi>` would;
+- kimibridge: to the gateway (Anthropic in, Kimi's OpenAI endpoint upstream).
+
+Then the first request of a second session. Only one session is recorded so far; the second is
+derived from the first as Claude Code would start another one: a new session id, another prompt,
+and the billing block's per-session hash changed (fixtures README: it derives from the first
+prompt). Prints, per path, the share of the prompt read from cache within the session (requests
+after the first) and for the second session's first request. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import re
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kimibridge.testing import run_emulator
+
+DEFAULT_SESSION = (
+    Path(__file__).resolve().parents[2] / "shared/fixtures/claude-sessions/session-B.jsonl"
+)
+KEY = "sk-kimi-cache-bench"
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def second_session(first: dict[str, Any]) -> dict[str, Any]:
+    """The first request of another session: new id, new prompt, new billing hash."""
+    other = copy.deepcopy(first)
+    body = other["body"]
+    system = body.get("system")
+    if (
+        isinstance(system, list)
+        and system
+        and "x-anthropic-billing-header" in system[0].get("text", "")
+    ):
+        system[0]["text"] = re.sub(
+            r"(cc_version=[\d.]+\.)[0-9a-f]{3}", r"\g<1>f0e", system[0]["text"]
+        )
+    last = body["messages"][0]
+    if isinstance(last["content"], list):
+        texts = [b for b in last["content"] if b.get("type") == "text"]
+        texts[-1]["text"] = "List the Python files in this project and count their lines."
+    else:
+        last["content"] = "List the Python files in this project and count their lines."
+    other["headers"] = [
+        [
+            n,
+            "11111111-2222-4333-8444-555555555555"
+            if n.lower() == "x-claude-code-session-id"
+            else v,
+        ]
+        for n, v in other["headers"]
+    ]
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and isinstance(metadata.get("user_id"), str):
+        metadata["user_id"] = metadata["user_id"].replace(
+            json.loads(metadata["user_id"]).get("session_id", "") or "x",
+            "11111111-2222-4333-8444-555555555555",
+        )
+    return other
+
+
+def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    data = json.dumps({**body, "stream": False}, ensure_ascii=False, separators=(",", ":")).encode()
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            answer: dict[str, Any] = json.loads(r.read())
+            return answer
+    except urllib.error.HTTPError as exc:
+        raise SystemExit(f"{url}: {exc.code} {exc.read()[:300]!r}") from None
+
+
+def ratios(usages: list[dict[str, Any]]) -> tuple[float, int]:
+    read = sum(u.get("cache_read_input_tokens") or 0 for u in usages)
+    total = sum(
+        (u.get("input_tokens") or 0) + (u.get("cache_read_input_tokens") or 0) for u in usages
+    )
+    return (read / total if total else 0.0), total
+
+
+def replay(
+    path_name: str, requests: list[dict[str, Any]], extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    with run_emulator() as kimi:
+        kimi.add_api_key(KEY)
+        if path_name == "direct":
+            url = kimi.anthropic_base_url + "/v1/messages?beta=true"
+            auth = {"x-api-key": KEY}
+            usages = [_send(url, r, auth) for r in [*requests, extra]]
+        else:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from tests.integration.gateway_env import gateway_env
+
+            with gateway_env(
+                kimi, Path(tempfile.mkdtemp(prefix="kb-cache-")), preset="harness"
+            ) as env:
+                url = env.url + "/v1/messages?beta=true"
+                usages = [_send(url, r, {"x-api-key": env.key}) for r in [*requests, extra]]
+    return usages
+
+
+def _send(url: str, recorded: dict[str, Any], auth: dict[str, str]) -> dict[str, Any]:
+    keep = {
+        "user-agent",
+        "anthropic-version",
+        "anthropic-beta",
+        "x-claude-code-session-id",
+        "x-app",
+    }
+    headers = {n: v for n, v in recorded["headers"] if n.lower() in keep}
+    headers.update({"content-type": "application/json", **auth})
+    usage: dict[str, Any] = post(url, recorded["body"], headers)["usage"]
+    return usage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--session", type=Path, default=DEFAULT_SESSION)
+    args = parser.parse_args()
+    os.environ.setdefault("KIMIBRIDGE_HOME", tempfile.mkdtemp(prefix="kb-cache-home-"))
+    requests = load(args.session)
+    extra = second_session(requests[0])
+    print(
+        f"session: {args.session.name}, {len(requests)} requests; then a second session's first request"
+    )
+    print(f"{'path':<12}{'within session (requests 2..n)':<34}{'second session, first request'}")
+    for name in ("direct", "kimibridge"):
+        usages = replay(name, requests, extra)
+        within, tokens = ratios(usages[1:-1])
+        cross, cross_tokens = ratios(usages[-1:])
+        print(
+            f"{name:<12}{within:>6.1%} of {tokens:>9,} tokens{'':<10}{cross:>6.1%} of {cross_tokens:,} tokens"
+        )
+
+
+if __name__ == "__main__":
+    main()
