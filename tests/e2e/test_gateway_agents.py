@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 
 from kimibridge.testing import EmulatorHandle
-from tests.e2e.agents import AgentResult, claude_code, openai_tool_results, pi, run_agent
+from tests.e2e.agents import (
+    AgentResult,
+    claude_code,
+    kimi_cli,
+    openai_tool_results,
+    opencode,
+    pi,
+    run_agent,
+)
 from tests.integration.gateway_env import GatewayEnv, gateway_env
 
 pytestmark = pytest.mark.e2e
@@ -57,6 +65,25 @@ def test_claude_code_text_turn(env: GatewayEnv, tmp_path: Path) -> None:
     assert ua[0].startswith("claude-cli/2.1.330")
 
 
+def test_claude_code_bash_round_trip_anthropic_upstream(
+    kimi_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    with gateway_env(
+        kimi_emulator, tmp_path / "gw", preset="harness", upstream_protocol="anthropic"
+    ) as env:
+        command = claude_code(
+            tmp_path, env.url, env.key, 'Please run [[call Bash {"command": "echo hi > out.txt"}]]'
+        )
+        result = run_agent(command)
+    _assert_clean(result)
+    assert (command.cwd / "out.txt").read_text() == "hi\n", result.describe()
+    assert _final(result)["result"] == "Tool result: (Bash completed with no output)"
+    sent = [r.json() for r in kimi_emulator.requests if r.path.endswith("/messages")]
+    assert len(sent) == 2
+    assert all("context_management" not in b for b in sent)
+    assert not [m for b in sent for m in b["messages"] if m["role"] == "system"]
+
+
 def test_claude_code_bash_round_trip(env: GatewayEnv, tmp_path: Path) -> None:
     command = claude_code(
         tmp_path, env.url, env.key, 'Please run [[call Bash {"command": "echo hi > out.txt"}]]'
@@ -91,3 +118,30 @@ def test_pi_text_and_bash_round_trip(env: GatewayEnv, tmp_path: Path) -> None:
     assert all(r["messages"][0]["role"] == "system" for r in requests)  # developer -> system
     assert "reasoning_effort" not in requests[0]
     assert requests[0]["prompt_cache_key"] == requests[1]["prompt_cache_key"]
+
+
+def test_opencode_bash_round_trip(env: GatewayEnv, tmp_path: Path) -> None:
+    prompt = ["Please", "run", "[[call", "bash", '{"command":', '"echo', "hi", ">", 'out.txt"}]]']
+    command = opencode(tmp_path, env.openai_base, env.key, prompt)
+    result = run_agent(command)
+    _assert_clean(result)
+    assert result.written == {"out.txt": b"hi\n"}, result.describe()
+    bodies = _chat_requests(env.kimi)
+    assert any(openai_tool_results(b) for b in bodies)
+    assert all("prompt_cache_key" in b and "thinking" in b for b in bodies)
+
+
+def test_kimi_cli_shell_round_trip(env: GatewayEnv, tmp_path: Path) -> None:
+    command = kimi_cli(
+        tmp_path,
+        env.openai_base,
+        env.key,
+        'Please run [[call Shell {"command": "echo hi > out.txt"}]]',
+    )
+    result = run_agent(command)
+    _assert_clean(result)
+    assert result.written == {"out.txt": b"hi\n"}, result.describe()
+    first, second = _chat_requests(env.kimi)
+    assert openai_tool_results(second)
+    assert first["prompt_cache_key"] == second["prompt_cache_key"]  # kimi-cli's own session key
+    assert first["thinking"] == {"type": "disabled"}  # kimi-cli's explicit choice is kept
