@@ -326,6 +326,17 @@ class _FakeUpstream:
     async def models(self, *, caller_headers: Any = None) -> Any:
         raise NotImplementedError
 
+    async def files(
+        self,
+        data: bytes,
+        *,
+        mime: str,
+        purpose: str = "video",
+        filename: str | None = None,
+        caller_headers: Any = None,
+    ) -> Any:
+        raise NotImplementedError
+
     async def aclose(self) -> None:
         return None
 

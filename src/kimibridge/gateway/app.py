@@ -40,6 +40,7 @@ from kimibridge.gateway.ledger import Ledger, LedgerRow
 from kimibridge.gateway.local_auth import HostCheck, LocalAuth, LocalKeys
 from kimibridge.gateway.pipes import Pipe
 from kimibridge.gateway.types import Dialect, Receive, Scope, Send
+from kimibridge.gateway.uploads import MediaUploader
 from kimibridge.kimi.model_map import ModelMap, ModelSpec
 from kimibridge.kimi.upstream import UpstreamReply, UpstreamStream
 from kimibridge.protocol.sse import SSEParser
@@ -65,6 +66,15 @@ class Upstream(Protocol):
         self, body: bytes, *, caller_headers: Mapping[str, str] | None = None
     ) -> UpstreamReply: ...
     async def models(self, *, caller_headers: Mapping[str, str] | None = None) -> UpstreamReply: ...
+    async def files(
+        self,
+        data: bytes,
+        *,
+        mime: str,
+        purpose: str = "video",
+        filename: str | None = None,
+        caller_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamReply: ...
     async def aclose(self) -> None: ...
 
 
@@ -207,6 +217,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         # (monotonic time, Kimi's /models data) for GET /v1/models
         self.catalog_cache: tuple[float, list[dict[str, Any]]] | None = None
+        self.uploader = MediaUploader(self._upload)
         self.routes: dict[tuple[str, str], Route] = {
             **routes_openai.ROUTES,
             **routes_anthropic.ROUTES,
@@ -220,6 +231,16 @@ class Gateway:
         self.asgi = HostCheck(
             LocalAuth(self._dispatch, keys), allow_remote=self.config.allow_remote
         )
+
+    async def _upload(self, data: bytes, mime: str, purpose: str) -> str:
+        reply = await self.upstream.files(data, mime=mime, purpose=purpose)
+        try:
+            file_id = reply.json()["id"]
+        except (ValueError, KeyError, TypeError):
+            raise TranslationError(
+                "Kimi's Files API answered without an id", status_hint=502
+            ) from None
+        return str(file_id)
 
     def upstream_for(self, spec: ModelSpec) -> Dialect:
         """The catalog's per-model protocol wins over the configured default."""

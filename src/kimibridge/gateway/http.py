@@ -39,7 +39,17 @@ class ClientGone(ConnectionError):
 class Request:
     """What a route needs of one HTTP request; headers lower-cased, last value wins."""
 
-    __slots__ = ("agent", "headers", "method", "path", "query", "receive", "scope", "started")
+    __slots__ = (
+        "agent",
+        "headers",
+        "method",
+        "path",
+        "query",
+        "raw",
+        "receive",
+        "scope",
+        "started",
+    )
 
     def __init__(self, scope: Scope, receive: Receive, path: str) -> None:
         self.scope = scope
@@ -52,6 +62,7 @@ class Request:
         }
         self.agent: str = (scope.get("state") or {}).get("agent", "default")
         self.started = time.perf_counter()
+        self.raw = b""  # the body, once read
 
     async def body(self, limit: int = MAX_BODY) -> bytes:
         chunks: list[bytes] = []
@@ -70,7 +81,8 @@ class Request:
                 chunks.append(chunk)
             if not message.get("more_body"):
                 break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self.raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return self.raw
 
     async def json(self) -> dict[str, Any]:
         raw = await self.body()

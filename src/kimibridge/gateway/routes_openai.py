@@ -58,6 +58,8 @@ def _check(body: dict[str, Any]) -> None:
 async def chat_completions(gw: Gateway, req: Request, send: Send) -> None:
     body = await req.json()
     _check(body)
+    if gw.uploader.worth_a_look(req.raw):
+        await gw.uploader.rewrite_openai(body)
     stream = body.get("stream") is True
     client_model = body.get("model")
     spec = gw.models.resolve(client_model if isinstance(client_model, str) else None)
