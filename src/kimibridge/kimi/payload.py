@@ -17,12 +17,18 @@ The client's intent (thinking, effort, session) is read once from the request in
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from kimibridge.errors import TranslationError
+from kimibridge.kimi.intent import (
+    EFFORT_MAP,
+    ThinkingIntent,
+    intent_from_anthropic,
+    intent_from_openai,
+    session_key,
+)
 from kimibridge.kimi.model_map import ModelSpec
 from kimibridge.kimi.tool_schemas import ensure_property_types, shrink_schema
 from kimibridge.protocol.ids import sanitize_tool_id
@@ -53,17 +59,6 @@ BILLING_HEADER_PREFIX: Final = "x-anthropic-billing-header:"
 # space is the minimum value accepted (LiteLLM moonshot `fill_reasoning_content`). Deterministic,
 # so the padded history stays byte-identical across turns (prefix cache).
 REASONING_PLACEHOLDER: Final = " "
-# Client effort names -> Kimi efforts (pi-provider-kimi-code `reasoningMap`).
-EFFORT_MAP: Final[Mapping[str, str | None]] = {
-    "none": None,
-    "off": None,
-    "minimal": "low",
-    "low": "low",
-    "medium": "high",
-    "high": "high",
-    "xhigh": "max",
-    "max": "max",
-}
 # Anthropic request fields Kimi has no use for, or rejects (anthropics/claude-code#11773 for
 # context_management; the rest are Anthropic platform features).
 _ANTHROPIC_ONLY: Final = ("context_management", "container", "mcp_servers", "service_tier")
@@ -71,18 +66,9 @@ _SYSTEM_REMINDER: Final = "<system-reminder>\n{}\n</system-reminder>"
 
 
 @dataclass(frozen=True, slots=True)
-class ThinkingIntent:
-    """What the client asked for: ``enabled`` None = said nothing; ``effort`` a Kimi effort."""
-
-    enabled: bool | None = None
-    effort: str | None = None
-    budget_tokens: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ShapeContext:
     spec: ModelSpec  # the Kimi model the request goes to
-    intent: ThinkingIntent = ThinkingIntent()
+    intent: ThinkingIntent = field(default_factory=ThinkingIntent)
     session: str | None = None  # prompt_cache_key from the client's session, if any
 
     @property
@@ -93,83 +79,6 @@ class ShapeContext:
         if self.spec.supports_thinking_type == "only":
             return True
         return self.intent.enabled is not False
-
-
-# ----------------------------------------------------------------------------- client intent
-
-
-def _effort(value: object) -> tuple[bool | None, str | None]:
-    if not isinstance(value, str):
-        return None, None
-    key = value.strip().lower()
-    if key not in EFFORT_MAP:
-        return None, None
-    mapped = EFFORT_MAP[key]
-    return (mapped is not None), mapped
-
-
-def intent_from_anthropic(body: Mapping[str, Any]) -> ThinkingIntent:
-    """``thinking`` {enabled, budget_tokens} / {adaptive} / {disabled}, ``output_config.effort``."""
-    thinking = body.get("thinking")
-    enabled: bool | None = None
-    effort: str | None = None
-    budget: int | None = None
-    if isinstance(thinking, Mapping):
-        kind = thinking.get("type")
-        if kind in ("enabled", "adaptive"):
-            enabled = True
-            raw = thinking.get("budget_tokens")
-            if isinstance(raw, int) and not isinstance(raw, bool):
-                budget = raw
-                # CCR's buckets (src/utils/thinking.ts) mapped through EFFORT_MAP.
-                effort = "low" if raw <= 1024 else "high"
-        elif kind == "disabled":
-            enabled = False
-    config = body.get("output_config")
-    if isinstance(config, Mapping):
-        on, mapped = _effort(config.get("effort"))
-        if on is not None:
-            effort = mapped
-            if enabled is None:
-                enabled = on
-    return ThinkingIntent(enabled, effort, budget)
-
-
-def intent_from_openai(body: Mapping[str, Any]) -> ThinkingIntent:
-    """``reasoning_effort`` (OpenAI) or Kimi's own ``thinking`` {type, effort} (kimi-cli)."""
-    thinking = body.get("thinking")
-    if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "disabled"):
-        on = thinking.get("type") == "enabled"
-        _, effort = _effort(thinking.get("effort"))
-        return ThinkingIntent(on, effort if on else None)
-    on, effort = _effort(body.get("reasoning_effort"))
-    return ThinkingIntent(on, effort)
-
-
-def session_key(headers: Mapping[str, str], body: Mapping[str, Any]) -> str | None:
-    """The client's session id: Claude Code's header or ``metadata.user_id``, opencode's
-    ``x-session-id``, an explicit ``prompt_cache_key``; None when the client names none."""
-    explicit = body.get("prompt_cache_key")
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    for name in ("x-claude-code-session-id", "x-session-id", "session_id"):
-        value = headers.get(name)
-        if value:
-            return value
-    metadata = body.get("metadata")
-    user_id = metadata.get("user_id") if isinstance(metadata, Mapping) else None
-    if isinstance(user_id, str) and user_id:
-        if user_id.startswith("{"):
-            try:
-                parsed = json.loads(user_id)
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, dict) and isinstance(parsed.get("session_id"), str):
-                return str(parsed["session_id"])
-        _, sep, tail = user_id.partition("_session_")  # older `user_<hash>_account__session_<id>`
-        if sep and tail:
-            return tail
-    return None
 
 
 def _stable_prefix_key(body: Mapping[str, Any]) -> str:
