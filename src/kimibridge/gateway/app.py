@@ -27,7 +27,7 @@ from typing import Any, Final, Protocol
 
 from kimibridge._version import __version__
 from kimibridge.errors import TranslationError, UpstreamError
-from kimibridge.gateway.errors import error_event, render
+from kimibridge.gateway.errors import error_event, malformed, render
 from kimibridge.gateway.events import EventBus, EventKind, TurnEvent
 from kimibridge.gateway.http import (
     SSE_HEADERS,
@@ -369,8 +369,9 @@ class Gateway:
             data = reply.json()
         except ValueError:
             raise TranslationError("upstream answered with invalid JSON", status_hint=502) from None
-        out = convert(data)
-        usage, stop, text = tap(out)
+        with malformed("upstream response", status=502):
+            out = convert(data)
+            usage, stop, text = tap(out)
         await send_json(send, 200, out)
         turn.done(200, usage, stop, text)
 

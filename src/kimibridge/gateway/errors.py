@@ -20,8 +20,10 @@ Messages are the error's own one line (the CLI prints the same text); never a tr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from kimibridge.errors import (
@@ -39,7 +41,7 @@ from kimibridge.gateway.types import Dialect
 from kimibridge.protocol.anthropic import anthropic_error, anthropic_error_type
 from kimibridge.protocol.openai import openai_error
 
-__all__ = ["ErrorInfo", "classify", "error_body", "error_event", "render"]
+__all__ = ["ErrorInfo", "classify", "error_body", "error_event", "malformed", "render"]
 
 log = logging.getLogger("kimibridge.gateway")
 
@@ -129,3 +131,24 @@ def error_event(exc: BaseException) -> tuple[str, str]:
     """``(message, type)`` for an error inside a stream that already started (Anthropic type)."""
     info = classify(exc)
     return info.message, info.anthropic_type
+
+
+# What pure dict-walking code raises when a JSON value has a shape it did not expect.
+_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+
+
+@contextlib.contextmanager
+def malformed(what: str, *, status: int = 400) -> Iterator[None]:
+    """Around pure code that reads ``what`` (the client's request: 400; the upstream's answer:
+    502): a value of an unexpected shape becomes a ``TranslationError`` with that status instead
+    of a 500. Only the shaping and translation steps run inside, never I/O."""
+    try:
+        yield
+    except TranslationError:
+        raise
+    except _SHAPE_ERRORS as exc:
+        log.info("malformed %s (%s: %s)", what, type(exc).__name__, exc, exc_info=True)
+        raise TranslationError(
+            f"malformed {what}: a field has an unexpected type or shape ({type(exc).__name__})",
+            status_hint=status,
+        ) from exc

@@ -13,6 +13,7 @@ from typing import Any
 
 from kimibridge.errors import TranslationError, UpstreamStatusError
 from kimibridge.gateway.app import Gateway, Route, Turn, dumps
+from kimibridge.gateway.errors import malformed
 from kimibridge.gateway.http import Request, send_bytes, send_json
 from kimibridge.gateway.pipes import AnthropicPassthrough, OpenAIToAnthropicPipe
 from kimibridge.gateway.types import Send
@@ -60,20 +61,30 @@ def _check(body: dict[str, Any]) -> None:
 
 async def messages(gw: Gateway, req: Request, send: Send) -> None:
     body = await req.json()
-    _check(body)
-    if gw.uploader.worth_a_look(req.raw):
-        await gw.uploader.rewrite_anthropic(body)
-    stream = body.get("stream") is True
-    client_model = body.get("model")
-    spec = gw.models.resolve(client_model if isinstance(client_model, str) else None)
-    ctx = ShapeContext(spec, intent_from_anthropic(body), session_key(req.headers, body))
+    with malformed("request"):
+        _check(body)
+        if gw.uploader.worth_a_look(req.raw):
+            await gw.uploader.rewrite_anthropic(body)
+        stream = body.get("stream") is True
+        client_model = body.get("model")
+        spec = gw.models.resolve(client_model if isinstance(client_model, str) else None)
+        ctx = ShapeContext(spec, intent_from_anthropic(body), session_key(req.headers, body))
+        clean_anthropic_request(body, ctx)
+        to_anthropic = gw.upstream_for(spec) == "anthropic"
+        if to_anthropic:
+            payload = dumps(shape_anthropic_upstream(body, ctx))
+        else:
+            openai = anthropic_to_openai_request(
+                body, reasoning_pad=REASONING_PLACEHOLDER if ctx.thinking_on else None
+            )
+            shape_openai_upstream(openai, ctx)
+            openai["stream"] = stream
+            payload = dumps(openai)
     turn = Turn(gw, req, "anthropic", spec, client_model, stream)
-    clean_anthropic_request(body, ctx)
     upstream = gw.upstream
     headers = req.headers
 
-    if gw.upstream_for(spec) == "anthropic":
-        payload = dumps(shape_anthropic_upstream(body, ctx))
+    if to_anthropic:
         await gw.exchange(
             req,
             send,
@@ -86,12 +97,6 @@ async def messages(gw: Gateway, req: Request, send: Send) -> None:
         return
 
     turn.dialect_out = "openai"
-    openai = anthropic_to_openai_request(
-        body, reasoning_pad=REASONING_PLACEHOLDER if ctx.thinking_on else None
-    )
-    shape_openai_upstream(openai, ctx)
-    openai["stream"] = stream
-    payload = dumps(openai)
 
     def convert(resp: dict[str, Any]) -> dict[str, Any]:
         return openai_to_anthropic_response(OpenAIStreamCleanup().feed_message(resp), model=spec.id)
@@ -117,12 +122,14 @@ def _estimate_tokens(body: dict[str, Any]) -> int:
 
 async def count_tokens(gw: Gateway, req: Request, send: Send) -> None:
     body = await req.json()
-    _check(body)
-    spec = gw.models.resolve(body.get("model") if isinstance(body.get("model"), str) else None)
-    ctx = ShapeContext(spec, intent_from_anthropic(body))
-    clean_anthropic_request(body, ctx)
-    request = {k: body[k] for k in _COUNT_FIELDS if k in body}
-    request["model"] = spec.id
+    with malformed("request"):
+        _check(body)
+        model = body.get("model")
+        spec = gw.models.resolve(model if isinstance(model, str) else None)
+        ctx = ShapeContext(spec, intent_from_anthropic(body))
+        clean_anthropic_request(body, ctx)
+        request = {k: body[k] for k in _COUNT_FIELDS if k in body}
+        request["model"] = spec.id
     try:
         reply = await gw.upstream.count_tokens(dumps(request), caller_headers=req.headers)
     except UpstreamStatusError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 
 from kimibridge.errors import TranslationError
 from kimibridge.gateway.app import Gateway, Route, Turn, dumps
+from kimibridge.gateway.errors import malformed
 from kimibridge.gateway.http import Request, send_json
 from kimibridge.gateway.pipes import AnthropicToOpenAIPipe, OpenAIPassthrough
 from kimibridge.gateway.types import Send
@@ -57,21 +58,30 @@ def _check(body: dict[str, Any]) -> None:
 
 async def chat_completions(gw: Gateway, req: Request, send: Send) -> None:
     body = await req.json()
-    _check(body)
-    if gw.uploader.worth_a_look(req.raw):
-        await gw.uploader.rewrite_openai(body)
-    stream = body.get("stream") is True
-    client_model = body.get("model")
-    spec = gw.models.resolve(client_model if isinstance(client_model, str) else None)
-    ctx = ShapeContext(spec, intent_from_openai(body), session_key(req.headers, body))
-    options = body.get("stream_options")
-    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    with malformed("request"):
+        _check(body)
+        if gw.uploader.worth_a_look(req.raw):
+            await gw.uploader.rewrite_openai(body)
+        stream = body.get("stream") is True
+        client_model = body.get("model")
+        spec = gw.models.resolve(client_model if isinstance(client_model, str) else None)
+        ctx = ShapeContext(spec, intent_from_openai(body), session_key(req.headers, body))
+        options = body.get("stream_options")
+        include_usage = isinstance(options, dict) and options.get("include_usage") is True
+        to_openai = gw.upstream_for(spec) == "openai"
+        if to_openai:
+            payload = dumps(shape_openai_upstream(body, ctx))
+        else:
+            anthropic = openai_to_anthropic_request(body)
+            clean_anthropic_request(anthropic, ctx)
+            shape_anthropic_upstream(anthropic, ctx)
+            anthropic["stream"] = stream
+            payload = dumps(anthropic)
     turn = Turn(gw, req, "openai", spec, client_model, stream)
     upstream = gw.upstream
     headers = req.headers
 
-    if gw.upstream_for(spec) == "openai":
-        payload = dumps(shape_openai_upstream(body, ctx))
+    if to_openai:
         await gw.exchange(
             req,
             send,
@@ -88,11 +98,6 @@ async def chat_completions(gw: Gateway, req: Request, send: Send) -> None:
         return
 
     turn.dialect_out = "anthropic"
-    anthropic = openai_to_anthropic_request(body)
-    clean_anthropic_request(anthropic, ctx)
-    shape_anthropic_upstream(anthropic, ctx)
-    anthropic["stream"] = stream
-    payload = dumps(anthropic)
 
     def convert(resp: dict[str, Any]) -> dict[str, Any]:
         return anthropic_to_openai_response(
