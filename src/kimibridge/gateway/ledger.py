@@ -131,6 +131,9 @@ class Ledger:
 
     def flush_sync(self) -> int:
         rows, self._pending = self._pending, []
+        return self._insert(rows)
+
+    def _insert(self, rows: list[LedgerRow]) -> int:
         if not rows:
             return 0
         marks = ",".join("?" * len(_COLUMNS))
@@ -144,9 +147,12 @@ class Ledger:
         return len(rows)
 
     async def flush(self) -> int:
-        if not self._pending:
+        # The buffer is swapped on the event loop (where `record` appends), so no row can slip
+        # in between; only the insert runs in a worker thread.
+        rows, self._pending = self._pending, []
+        if not rows:
             return 0
-        return await asyncio.to_thread(self.flush_sync)
+        return await asyncio.to_thread(self._insert, rows)
 
     async def run(self, interval: float = 1.0) -> None:
         """Flush every ``interval`` seconds until cancelled (then once more)."""
