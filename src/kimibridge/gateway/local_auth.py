@@ -16,6 +16,7 @@ import ipaddress
 import json
 import re
 import secrets
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Final
@@ -50,6 +51,14 @@ class LocalKeys:
         self.path = path
         self._keys = dict(keys)
         self._by_key = {key: label for label, key in self._keys.items()}
+        self._mtime = self._stat()
+        self._checked = time.monotonic()
+
+    def _stat(self) -> int:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return 0
 
     @classmethod
     def load_or_create(cls, config_dir: Path) -> LocalKeys:
@@ -83,7 +92,26 @@ class LocalKeys:
         return dict(self._keys)
 
     def label_for(self, key: str) -> str | None:
-        return self._by_key.get(key)
+        # `kimibridge key add/remove` in another process: a running gateway follows the file
+        # without a restart. A miss costs one stat; a hit at most one stat a second.
+        label = self._by_key.get(key)
+        now = time.monotonic()
+        if (label is None or now - self._checked > 1.0) and self._stat() != self._mtime:
+            self._reload()
+            label = self._by_key.get(key)
+        if label is not None:
+            self._checked = now
+        return label
+
+    def _reload(self) -> None:
+        try:
+            keys = self._read(self.path)
+        except ConfigError:
+            return  # a half-edited file: keep the keys we have
+        if keys:
+            self._keys = keys
+            self._by_key = {key: label for label, key in keys.items()}
+        self._mtime = self._stat()
 
     def add(self, label: str) -> str:
         """Create (or return the existing) key for ``label`` and save the file."""
@@ -106,6 +134,7 @@ class LocalKeys:
         atomic_write(self.path, json.dumps(keys, indent=2) + "\n")
         self._keys = keys
         self._by_key = {key: label for label, key in keys.items()}
+        self._mtime = self._stat()
 
 
 def _new_key() -> str:

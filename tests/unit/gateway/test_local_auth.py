@@ -107,3 +107,14 @@ async def test_host_check() -> None:
         scope("/", (b"host", b"box.lan")), _receive, rec.send
     )
     assert rec.app_scope is not None
+
+
+def test_a_running_gateway_learns_keys_added_elsewhere(tmp_path: Path) -> None:
+    running = LocalKeys.load_or_create(tmp_path)
+    other_process = LocalKeys.load_or_create(tmp_path)
+    new = other_process.add("worker-1")
+    assert running.label_for(new) == "worker-1"
+    other_process.remove("worker-1")
+    running._checked -= 2  # a second later
+    assert running.label_for(new) is None
+    assert running.label_for(running.default) == "default"
