@@ -27,7 +27,7 @@ from typing import Any, Final, Protocol
 
 from kimibridge._version import __version__
 from kimibridge.errors import TranslationError, UpstreamError
-from kimibridge.gateway.errors import error_event, malformed, render
+from kimibridge.gateway.errors import SHAPE_ERRORS, error_event, malformed, render
 from kimibridge.gateway.events import EventBus, EventKind, TurnEvent
 from kimibridge.gateway.http import (
     SSE_HEADERS,
@@ -51,6 +51,12 @@ __all__ = ["Gateway", "GatewayConfig", "Turn", "Upstream", "dumps"]
 log = logging.getLogger("kimibridge.gateway")
 
 _PREFIXES: Final = ("/anthropic", "/openai")
+# What can end a relayed stream early: the upstream failing, or an event no pipe can read.
+_STREAM_FAULTS: Final[tuple[type[Exception], ...]] = (
+    UpstreamError,
+    TranslationError,
+    *SHAPE_ERRORS,
+)
 
 
 class Upstream(Protocol):
@@ -366,12 +372,18 @@ class Gateway:
             await self._relay(req, send, turn, reply, pipe)
             return
         try:
-            data = reply.json()
-        except ValueError:
-            raise TranslationError("upstream answered with invalid JSON", status_hint=502) from None
-        with malformed("upstream response", status=502):
-            out = convert(data)
-            usage, stop, text = tap(out)
+            try:
+                data = reply.json()
+            except ValueError:
+                raise TranslationError(
+                    "upstream answered with invalid JSON", status_hint=502
+                ) from None
+            with malformed("upstream response", status=502):
+                out = convert(data)
+                usage, stop, text = tap(out)
+        except TranslationError as exc:
+            turn.done(exc.status_hint, Usage(), None, None, str(exc))
+            raise
         await send_json(send, 200, out)
         turn.done(200, usage, stop, text)
 
@@ -401,7 +413,13 @@ class Gateway:
                     for event in parser.close():
                         out += pipe.feed(event)
                     out += pipe.close()
-                except (UpstreamError, TranslationError) as exc:
+                except _STREAM_FAULTS as exc:
+                    # a shape error here comes from an upstream event the pipe could not read
+                    if not isinstance(exc, UpstreamError | TranslationError):
+                        log.info("malformed upstream stream event", exc_info=exc)
+                        exc = TranslationError(
+                            "upstream sent a malformed stream event", status_hint=502
+                        )
                     message, kind = error_event(exc)
                     failure.append(message)
                     out += pipe.error(message, kind)

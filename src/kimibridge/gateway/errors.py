@@ -41,7 +41,15 @@ from kimibridge.gateway.types import Dialect
 from kimibridge.protocol.anthropic import anthropic_error, anthropic_error_type
 from kimibridge.protocol.openai import openai_error
 
-__all__ = ["ErrorInfo", "classify", "error_body", "error_event", "malformed", "render"]
+__all__ = [
+    "SHAPE_ERRORS",
+    "ErrorInfo",
+    "classify",
+    "error_body",
+    "error_event",
+    "malformed",
+    "render",
+]
 
 log = logging.getLogger("kimibridge.gateway")
 
@@ -134,7 +142,13 @@ def error_event(exc: BaseException) -> tuple[str, str]:
 
 
 # What pure dict-walking code raises when a JSON value has a shape it did not expect.
-_SHAPE_ERRORS = (TypeError, AttributeError, KeyError, IndexError, ValueError)
+SHAPE_ERRORS: tuple[type[Exception], ...] = (
+    TypeError,
+    AttributeError,
+    KeyError,
+    IndexError,
+    ValueError,
+)
 
 
 @contextlib.contextmanager
@@ -146,7 +160,7 @@ def malformed(what: str, *, status: int = 400) -> Iterator[None]:
         yield
     except TranslationError:
         raise
-    except _SHAPE_ERRORS as exc:
+    except SHAPE_ERRORS as exc:
         log.info("malformed %s (%s: %s)", what, type(exc).__name__, exc, exc_info=True)
         raise TranslationError(
             f"malformed {what}: a field has an unexpected type or shape ({type(exc).__name__})",
