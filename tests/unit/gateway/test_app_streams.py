@@ -130,7 +130,7 @@ async def test_odd_upstream_event_ends_the_stream_with_an_error(
 
 
 async def test_malformed_non_stream_answer_is_502_and_reported(tmp_path: Path) -> None:
-    upstream = Upstream([], reply=b'[1, 2]')
+    upstream = Upstream([], reply=b"[1, 2]")
     status, out, events = await run(
         tmp_path, upstream, "/v1/messages", {**A_BODY, "stream": False}, "openai"
     )
