@@ -1,6 +1,7 @@
 """Prefix-cache efficiency of recorded Claude Code traffic: through kimibridge vs straight to Kimi.
 
-    python bench/cache.py [--session ../shared/fixtures/claude-sessions/session-B.jsonl]
+    python bench/cache.py                       # sessions C then D (bench/fixtures)
+    python bench/cache.py --session ../shared/fixtures/claude-sessions/session-B.jsonl --second derived
 
 Replays a recorded Claude Code 2.1.330 session (the request bodies exactly as sent) twice, each
 against its own fresh emulator (Kimi's content-prefix cache as measured: 256-token chunks, shared
@@ -9,10 +10,10 @@ across dialects):
 - direct: to the emulator's Anthropic side, as `ANTHROPIC_BASE_URL=<kimi>` would;
 - kimibridge: to the gateway (Anthropic in, Kimi's OpenAI endpoint upstream).
 
-Then the first request of a second session. Only one session is recorded so far; the second is
-derived from the first as Claude Code would start another one: a new session id, another prompt,
-and the billing block's per-session hash changed (fixtures README: it derives from the first
-prompt). Prints, per path, the share of the prompt read from cache within the session (requests
+Then the first request of a second session: by default a second real recording
+(`bench/fixtures/claude-session-C.jsonl`, made by `bench/record_claude_session.py`); with
+`--second derived`, one derived from the first session as Claude Code would start another (new
+session id, prompt and billing hash). Prints, per path, the share of the prompt read from cache within the session (requests
 after the first) and for the second session's first request. Asserts nothing.
 """
 
@@ -34,10 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kimibridge.testing import run_emulator
 
-DEFAULT_SESSION = (
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHARED_SESSION_B = (  # the shared fixture: --session with --second derived
     Path(__file__).resolve().parents[2] / "shared/fixtures/claude-sessions/session-B.jsonl"
 )
 KEY = "sk-kimi-cache-bench"
+DEFAULT_SESSION = FIXTURES / "claude-session-C.jsonl"
+SECOND_SESSION = FIXTURES / "claude-session-D.jsonl"
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -138,13 +142,17 @@ def _send(url: str, recorded: dict[str, Any], auth: dict[str, str]) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--session", type=Path, default=DEFAULT_SESSION)
+    parser.add_argument(
+        "--second", default=str(SECOND_SESSION), help="a JSONL recording, or 'derived'"
+    )
     args = parser.parse_args()
     os.environ.setdefault("KIMIBRIDGE_HOME", tempfile.mkdtemp(prefix="kb-cache-home-"))
     requests = load(args.session)
-    extra = second_session(requests[0])
-    print(
-        f"session: {args.session.name}, {len(requests)} requests; then a second session's first request"
-    )
+    if args.second == "derived":
+        extra, second_name = second_session(requests[0]), "derived from the first"
+    else:
+        extra, second_name = load(Path(args.second))[0], Path(args.second).name
+    print(f"session: {args.session.name}, {len(requests)} requests; second session: {second_name}")
     print(f"{'path':<12}{'within session (requests 2..n)':<34}{'second session, first request'}")
     for name in ("direct", "kimibridge"):
         usages = replay(name, requests, extra)
