@@ -1,0 +1,1 @@
+"""Harnesses: run and set up Claude Code, pi, opencode and kimi-cli on Kimi through the gateway."""
