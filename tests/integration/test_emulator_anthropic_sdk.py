@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -13,7 +12,6 @@ from kimibridge.testing import EmulatorHandle
 
 pytestmark = pytest.mark.integration
 
-KEY = "sk-kimi-test"
 BASH: Any = {
     "name": "Bash",
     "description": "Run a command",
@@ -22,20 +20,8 @@ BASH: Any = {
 READ: Any = {"name": "Read", "input_schema": {"type": "object"}}
 
 
-@pytest.fixture
-def client(kimi_emulator: EmulatorHandle) -> Iterator[anthropic.Anthropic]:
-    kimi_emulator.add_api_key(KEY)
-    with anthropic.Anthropic(
-        base_url=kimi_emulator.anthropic_base_url,
-        api_key=KEY,
-        max_retries=0,
-        default_headers={"User-Agent": "claude-cli/2.1.330 (external, cli)"},
-    ) as client:
-        yield client
-
-
-def test_non_stream_with_thinking(client: anthropic.Anthropic) -> None:
-    m = client.messages.create(
+def test_non_stream_with_thinking(ant: anthropic.Anthropic) -> None:
+    m = ant.messages.create(
         model="kimi-for-coding",
         max_tokens=1024,
         thinking={"type": "enabled", "budget_tokens": 1024},
@@ -55,8 +41,8 @@ def test_non_stream_with_thinking(client: anthropic.Anthropic) -> None:
     assert m.usage.cache_read_input_tokens == 0 and m.usage.cache_creation_input_tokens == 0
 
 
-def test_thinking_disabled(client: anthropic.Anthropic) -> None:
-    m = client.messages.create(
+def test_thinking_disabled(ant: anthropic.Anthropic) -> None:
+    m = ant.messages.create(
         model="kimi-for-coding",
         max_tokens=100,
         thinking={"type": "disabled"},
@@ -65,7 +51,7 @@ def test_thinking_disabled(client: anthropic.Anthropic) -> None:
     assert [b.type for b in m.content] == ["text"]
 
 
-def test_stream_tool_round_trip_claude_code_style(client: anthropic.Anthropic) -> None:
+def test_stream_tool_round_trip_claude_code_style(ant: anthropic.Anthropic) -> None:
     """Reminder + prompt, an inline system message, adaptive thinking, beta endpoint."""
     prompt = '[[call bash {"command": "echo hello > out.txt", "description": "write"}]]'
     messages: list[Any] = [
@@ -84,7 +70,7 @@ def test_stream_tool_round_trip_claude_code_style(client: anthropic.Anthropic) -
         "tools": [BASH, READ],
         "thinking": {"type": "adaptive"},
     }
-    with client.beta.messages.stream(messages=messages, **args) as stream:
+    with ant.beta.messages.stream(messages=messages, **args) as stream:
         kinds = [e.type for e in stream]
         first = stream.get_final_message()
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop"
@@ -105,7 +91,7 @@ def test_stream_tool_round_trip_claude_code_style(client: anthropic.Anthropic) -
             ],
         },
     ]
-    with client.beta.messages.stream(messages=messages, **args) as stream:
+    with ant.beta.messages.stream(messages=messages, **args) as stream:
         second = stream.get_final_message()
     assert second.stop_reason == "end_turn"
     assert second.content[-1].type == "text"
@@ -113,9 +99,9 @@ def test_stream_tool_round_trip_claude_code_style(client: anthropic.Anthropic) -
     assert (second.usage.cache_read_input_tokens or 0) >= 0
 
 
-def test_parallel_tool_calls_stream(client: anthropic.Anthropic) -> None:
+def test_parallel_tool_calls_stream(ant: anthropic.Anthropic) -> None:
     prompt = '[[call Bash {"command": "ls"}]] [[call read {"path": "README.md"}]]'
-    with client.messages.stream(
+    with ant.messages.stream(
         model="kimi-for-coding",
         max_tokens=1000,
         tools=[BASH, READ],
@@ -130,9 +116,9 @@ def test_parallel_tool_calls_stream(client: anthropic.Anthropic) -> None:
     assert len({u.id for u in uses}) == 2
 
 
-def test_max_tokens_stop(client: anthropic.Anthropic, kimi_emulator: EmulatorHandle) -> None:
+def test_max_tokens_stop(ant: anthropic.Anthropic, kimi_emulator: EmulatorHandle) -> None:
     kimi_emulator.script([{"text": "long " * 200}])
-    m = client.messages.create(
+    m = ant.messages.create(
         model="kimi-for-coding",
         max_tokens=10,
         thinking={"type": "disabled"},
@@ -141,15 +127,15 @@ def test_max_tokens_stop(client: anthropic.Anthropic, kimi_emulator: EmulatorHan
     assert m.stop_reason == "max_tokens" and m.usage.output_tokens <= 10
 
 
-def test_count_tokens_matches_usage(client: anthropic.Anthropic) -> None:
+def test_count_tokens_matches_usage(ant: anthropic.Anthropic) -> None:
     args: Any = {
         "model": "kimi-for-coding",
         "system": "You are terse.",
         "tools": [BASH],
         "messages": [{"role": "user", "content": "count me"}],
     }
-    counted = client.messages.count_tokens(**args)
-    m = client.messages.create(max_tokens=100, **args)
+    counted = ant.messages.count_tokens(**args)
+    m = ant.messages.create(max_tokens=100, **args)
     assert counted.input_tokens == m.usage.input_tokens + (m.usage.cache_read_input_tokens or 0)
 
 
@@ -159,9 +145,9 @@ def _error(exc: anthropic.APIStatusError) -> dict[str, Any]:
     return dict(body["error"])
 
 
-def test_document_block_rejected(client: anthropic.Anthropic) -> None:
+def test_document_block_rejected(ant: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.BadRequestError) as info:
-        client.messages.create(
+        ant.messages.create(
             model="kimi-for-coding",
             max_tokens=100,
             messages=[
@@ -181,10 +167,10 @@ def test_document_block_rejected(client: anthropic.Anthropic) -> None:
     assert error["type"] == "invalid_request_error" and "'document'" in error["message"]
 
 
-def test_too_many_tools_and_big_schema(client: anthropic.Anthropic) -> None:
+def test_too_many_tools_and_big_schema(ant: anthropic.Anthropic) -> None:
     tools: Any = [{"name": f"t{i}", "input_schema": {"type": "object"}} for i in range(129)]
     with pytest.raises(anthropic.BadRequestError, match="128"):
-        client.messages.create(
+        ant.messages.create(
             model="kimi-for-coding",
             max_tokens=10,
             tools=tools,
@@ -192,7 +178,7 @@ def test_too_many_tools_and_big_schema(client: anthropic.Anthropic) -> None:
         )
     big: Any = [{"name": "big", "input_schema": {"type": "object", "description": "x" * 20000}}]
     with pytest.raises(anthropic.BadRequestError, match="too large"):
-        client.messages.create(
+        ant.messages.create(
             model="kimi-for-coding",
             max_tokens=10,
             tools=big,
@@ -200,22 +186,20 @@ def test_too_many_tools_and_big_schema(client: anthropic.Anthropic) -> None:
         )
 
 
-def test_scripted_error_in_dialect(
-    client: anthropic.Anthropic, kimi_emulator: EmulatorHandle
-) -> None:
+def test_scripted_error_in_dialect(ant: anthropic.Anthropic, kimi_emulator: EmulatorHandle) -> None:
     kimi_emulator.script(
         [{"error": {"status": 400, "type": "invalid_request_error", "message": "scripted"}}]
     )
     with pytest.raises(anthropic.BadRequestError) as info:
-        client.messages.create(
+        ant.messages.create(
             model="kimi-for-coding", max_tokens=10, messages=[{"role": "user", "content": "x"}]
         )
     assert _error(info.value) == {"type": "invalid_request_error", "message": "scripted"}
 
 
-def test_same_request_same_content(client: anthropic.Anthropic) -> None:
+def test_same_request_same_content(ant: anthropic.Anthropic) -> None:
     def once() -> dict[str, Any]:
-        raw = client.messages.with_raw_response.create(
+        raw = ant.messages.with_raw_response.create(
             model="kimi-for-coding",
             max_tokens=100,
             tools=[BASH],
@@ -229,10 +213,10 @@ def test_same_request_same_content(client: anthropic.Anthropic) -> None:
 
 
 def test_thinking_only_turn_gets_kimis_placeholder_text(
-    client: anthropic.Anthropic, kimi_emulator: EmulatorHandle
+    ant: anthropic.Anthropic, kimi_emulator: EmulatorHandle
 ) -> None:
     kimi_emulator.script([{"thinking": "just pondering"}, {"thinking": "quiet"}])
-    m = client.messages.create(
+    m = ant.messages.create(
         model="kimi-for-coding", max_tokens=100, messages=[{"role": "user", "content": "x"}]
     )
     assert m.content[0].type == "thinking" and m.content[0].thinking == "just pondering"
@@ -241,7 +225,7 @@ def test_thinking_only_turn_gets_kimis_placeholder_text(
         m.content[1].text
         == "(Empty response: {'content': [{'type': 'thinking', 'thinking': 'just pondering'}]})"
     )
-    m = client.messages.create(
+    m = ant.messages.create(
         model="kimi-for-coding",
         max_tokens=100,
         thinking={"type": "disabled"},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -13,33 +12,8 @@ from kimibridge.testing import EmulatorHandle
 
 pytestmark = pytest.mark.integration
 
-KEY = "sk-kimi-test"
 SYSTEM = "You are a careful coding agent. " * 60  # ~ 480 tokens
 TOOL_SCHEMA: Any = {"type": "object", "properties": {"command": {"type": "string"}}}
-
-
-@pytest.fixture
-def oai(kimi_emulator: EmulatorHandle) -> Iterator[openai.OpenAI]:
-    kimi_emulator.add_api_key(KEY)
-    with openai.OpenAI(
-        base_url=kimi_emulator.base_url,
-        api_key=KEY,
-        max_retries=0,
-        default_headers={"User-Agent": "KimiCLI/1.52.0"},
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def ant(kimi_emulator: EmulatorHandle) -> Iterator[anthropic.Anthropic]:
-    kimi_emulator.add_api_key(KEY)
-    with anthropic.Anthropic(
-        base_url=kimi_emulator.anthropic_base_url,
-        api_key=KEY,
-        max_retries=0,
-        default_headers={"User-Agent": "claude-cli/2.1.330 (external, cli)"},
-    ) as client:
-        yield client
 
 
 def ask_openai(client: openai.OpenAI, messages: list[Any], **extra: Any) -> tuple[int, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import openai
@@ -13,9 +12,11 @@ import pytest
 
 from kimibridge.testing import EmulatorHandle
 
+from .conftest import EMULATOR_KEY
+
 pytestmark = pytest.mark.integration
 
-KEY = "sk-kimi-test"
+
 BASH: Any = {
     "type": "function",
     "function": {
@@ -27,20 +28,8 @@ BASH: Any = {
 READ: Any = {"type": "function", "function": {"name": "read", "parameters": {"type": "object"}}}
 
 
-@pytest.fixture
-def client(kimi_emulator: EmulatorHandle) -> Iterator[openai.OpenAI]:
-    kimi_emulator.add_api_key(KEY)
-    with openai.OpenAI(
-        base_url=kimi_emulator.base_url,
-        api_key=KEY,
-        max_retries=0,
-        default_headers={"User-Agent": "KimiCLI/1.52.0"},
-    ) as client:
-        yield client
-
-
-def test_non_stream_text_with_thinking(client: openai.OpenAI) -> None:
-    r = client.chat.completions.create(
+def test_non_stream_text_with_thinking(oai: openai.OpenAI) -> None:
+    r = oai.chat.completions.create(
         model="kimi-for-coding", messages=[{"role": "user", "content": "hi"}]
     )
     choice = r.choices[0]
@@ -56,8 +45,8 @@ def test_non_stream_text_with_thinking(client: openai.OpenAI) -> None:
     assert (r.usage.model_extra or {})["cached_tokens"] == 0
 
 
-def test_thinking_disabled_sends_no_reasoning(client: openai.OpenAI) -> None:
-    r = client.chat.completions.create(
+def test_thinking_disabled_sends_no_reasoning(oai: openai.OpenAI) -> None:
+    r = oai.chat.completions.create(
         model="kimi-for-coding",
         messages=[{"role": "user", "content": "hi"}],
         extra_body={"thinking": {"type": "disabled"}},
@@ -65,8 +54,8 @@ def test_thinking_disabled_sends_no_reasoning(client: openai.OpenAI) -> None:
     assert "reasoning_content" not in (r.choices[0].message.model_extra or {})
 
 
-def test_stream_with_thinking_and_usage(client: openai.OpenAI) -> None:
-    stream = client.chat.completions.create(
+def test_stream_with_thinking_and_usage(oai: openai.OpenAI) -> None:
+    stream = oai.chat.completions.create(
         model="kimi-for-coding",
         messages=[{"role": "user", "content": "tell me something"}],
         stream=True,
@@ -90,13 +79,11 @@ def test_stream_with_thinking_and_usage(client: openai.OpenAI) -> None:
     assert usage.prompt_tokens_details.cached_tokens == 0
 
 
-def test_directive_tool_call_round_trip(client: openai.OpenAI) -> None:
+def test_directive_tool_call_round_trip(oai: openai.OpenAI) -> None:
     messages: list[Any] = [
         {"role": "user", "content": 'do [[call BASH {"command": "echo hi > out.txt"}]]'}
     ]
-    r = client.chat.completions.create(
-        model="kimi-for-coding", messages=messages, tools=[BASH, READ]
-    )
+    r = oai.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[BASH, READ])
     msg = r.choices[0].message
     assert r.choices[0].finish_reason == "tool_calls"
     assert msg.tool_calls is not None
@@ -113,17 +100,15 @@ def test_directive_tool_call_round_trip(client: openai.OpenAI) -> None:
         },
         {"role": "tool", "tool_call_id": call.id, "content": "(no output)"},
     ]
-    r = client.chat.completions.create(
-        model="kimi-for-coding", messages=messages, tools=[BASH, READ]
-    )
+    r = oai.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[BASH, READ])
     assert r.choices[0].message.content == "Tool result: (no output)"
 
 
-def test_streamed_parallel_tool_calls(client: openai.OpenAI) -> None:
+def test_streamed_parallel_tool_calls(oai: openai.OpenAI) -> None:
     prompt = (
         '[[call bash {"command": "ls -la /tmp/some/long/path"}]] [[call read {"path": "a.txt"}]]'
     )
-    stream = client.chat.completions.create(
+    stream = oai.chat.completions.create(
         model="kimi-for-coding",
         messages=[{"role": "user", "content": prompt}],
         tools=[BASH, READ],
@@ -148,7 +133,7 @@ def test_streamed_parallel_tool_calls(client: openai.OpenAI) -> None:
     assert calls[0]["id"] != calls[1]["id"]
 
 
-def test_scripted_turns(client: openai.OpenAI, kimi_emulator: EmulatorHandle) -> None:
+def test_scripted_turns(oai: openai.OpenAI, kimi_emulator: EmulatorHandle) -> None:
     kimi_emulator.script(
         [
             {
@@ -158,7 +143,7 @@ def test_scripted_turns(client: openai.OpenAI, kimi_emulator: EmulatorHandle) ->
             {"text": "done"},
         ]
     )
-    r = client.chat.completions.create(
+    r = oai.chat.completions.create(
         model="kimi-for-coding", messages=[{"role": "user", "content": "go"}], tools=[BASH]
     )
     msg = r.choices[0].message
@@ -166,15 +151,15 @@ def test_scripted_turns(client: openai.OpenAI, kimi_emulator: EmulatorHandle) ->
     call = msg.tool_calls[0]
     assert call.id == "call_x" and call.type == "function" and call.function.name == "bash"
     assert (msg.model_extra or {})["reasoning_content"] == "plan"
-    r = client.chat.completions.create(
+    r = oai.chat.completions.create(
         model="kimi-for-coding", messages=[{"role": "user", "content": "go"}]
     )
     assert r.choices[0].message.content == "done"
 
 
-def test_max_tokens_gives_length(client: openai.OpenAI, kimi_emulator: EmulatorHandle) -> None:
+def test_max_tokens_gives_length(oai: openai.OpenAI, kimi_emulator: EmulatorHandle) -> None:
     kimi_emulator.script([{"text": "word " * 100}])
-    r = client.chat.completions.create(
+    r = oai.chat.completions.create(
         model="kimi-for-coding",
         messages=[{"role": "user", "content": "hi"}],
         max_tokens=20,
@@ -184,9 +169,9 @@ def test_max_tokens_gives_length(client: openai.OpenAI, kimi_emulator: EmulatorH
     assert r.usage is not None and r.usage.completion_tokens <= 20
 
 
-def test_same_request_same_bytes(client: openai.OpenAI) -> None:
+def test_same_request_same_bytes(oai: openai.OpenAI) -> None:
     def raw() -> bytes:
-        resp = client.chat.completions.with_raw_response.create(
+        resp = oai.chat.completions.with_raw_response.create(
             model="kimi-for-coding",
             messages=[{"role": "user", "content": "[[call bash {}]]"}],
             tools=[BASH],
@@ -243,22 +228,22 @@ def _error(exc: openai.APIStatusError) -> dict[str, Any]:
         ),
     ],
 )
-def test_rejections(client: openai.OpenAI, kwargs: dict[str, Any], words: str) -> None:
+def test_rejections(oai: openai.OpenAI, kwargs: dict[str, Any], words: str) -> None:
     args: dict[str, Any] = {
         "model": "kimi-for-coding",
         "messages": [{"role": "user", "content": "hi"}],
         **kwargs,
     }
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(**args)
+        oai.chat.completions.create(**args)
     error = _error(info.value)
     assert error["type"] == "invalid_request_error" and words in error["message"]
 
 
-def test_missing_reasoning_content_is_rejected(client: openai.OpenAI) -> None:
+def test_missing_reasoning_content_is_rejected(oai: openai.OpenAI) -> None:
     call = {"id": "c1", "type": "function", "function": {"name": "bash", "arguments": "{}"}}
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(
+        oai.chat.completions.create(
             model="kimi-for-coding",
             tools=[BASH],
             messages=[
@@ -274,16 +259,16 @@ def test_missing_reasoning_content_is_rejected(client: openai.OpenAI) -> None:
     }
 
 
-def test_unknown_model_and_bad_body(client: openai.OpenAI, kimi_emulator: EmulatorHandle) -> None:
+def test_unknown_model_and_bad_body(oai: openai.OpenAI, kimi_emulator: EmulatorHandle) -> None:
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
+        oai.chat.completions.create(model="gpt-9", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="messages"):
-        client.chat.completions.create(model="kimi-for-coding", messages=[])
+        oai.chat.completions.create(model="kimi-for-coding", messages=[])
     request = urllib.request.Request(
         kimi_emulator.base_url + "/chat/completions",
         data=b"{not json",
         headers={
-            "Authorization": f"Bearer {KEY}",
+            "Authorization": f"Bearer {EMULATOR_KEY}",
             "User-Agent": "KimiCLI/1.52.0",
             "Content-Type": "application/json",
         },
@@ -296,7 +281,7 @@ def test_unknown_model_and_bad_body(client: openai.OpenAI, kimi_emulator: Emulat
 
 
 def test_strict_schemas_reject_untyped_properties(
-    client: openai.OpenAI, kimi_emulator: EmulatorHandle
+    oai: openai.OpenAI, kimi_emulator: EmulatorHandle
 ) -> None:
     workflow: Any = {
         "type": "function",
@@ -306,14 +291,14 @@ def test_strict_schemas_reject_untyped_properties(
         },
     }
     messages: Any = [{"role": "user", "content": "hi"}]
-    client.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[workflow])
+    oai.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[workflow])
     kimi_emulator.emulator.model.strict_schemas = True
     with pytest.raises(openai.BadRequestError, match="type is not defined"):
-        client.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[workflow])
+        oai.chat.completions.create(model="kimi-for-coding", messages=messages, tools=[workflow])
 
 
 def test_file_references_must_name_an_upload(
-    client: openai.OpenAI, kimi_emulator: EmulatorHandle
+    oai: openai.OpenAI, kimi_emulator: EmulatorHandle
 ) -> None:
     stored = kimi_emulator.emulator.platform.files.add(
         "upload.png", "image/png", "image", b"\x89PNG"
@@ -322,7 +307,7 @@ def test_file_references_must_name_an_upload(
     def ask(url: str) -> Any:
         part: Any = {"type": "image_url", "image_url": {"url": url}}
         content: Any = [{"type": "text", "text": "what is this"}, part]
-        return client.chat.completions.create(
+        return oai.chat.completions.create(
             model="kimi-for-coding", messages=[{"role": "user", "content": content}]
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -14,32 +13,7 @@ from kimibridge.testing import EmulatorHandle
 
 pytestmark = pytest.mark.integration
 
-KEY = "sk-kimi-test"
 HELLO: list[Any] = [{"role": "user", "content": "hello there"}]
-
-
-@pytest.fixture
-def oai(kimi_emulator: EmulatorHandle) -> Iterator[openai.OpenAI]:
-    kimi_emulator.add_api_key(KEY)
-    with openai.OpenAI(
-        base_url=kimi_emulator.base_url,
-        api_key=KEY,
-        max_retries=0,
-        default_headers={"User-Agent": "KimiCLI/1.52.0"},
-    ) as client:
-        yield client
-
-
-@pytest.fixture
-def ant(kimi_emulator: EmulatorHandle) -> Iterator[anthropic.Anthropic]:
-    kimi_emulator.add_api_key(KEY)
-    with anthropic.Anthropic(
-        base_url=kimi_emulator.anthropic_base_url,
-        api_key=KEY,
-        max_retries=0,
-        default_headers={"User-Agent": "claude-cli/2.1.330 (external, cli)"},
-    ) as client:
-        yield client
 
 
 def drain_openai(client: openai.OpenAI) -> list[Any]:
