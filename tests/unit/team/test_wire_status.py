@@ -112,7 +112,8 @@ def sequences(draw: st.DrawFn) -> list[TurnEvent]:
     t = 0.0
     for n in range(draw(st.integers(0, 25))):
         t += draw(st.sampled_from((0.0, 0.01, 0.1, 0.149, 0.15, 0.2, 1.0, 6.0)))
-        if open_ids and draw(st.booleans()):
+        close: bool = draw(st.booleans())
+        if open_ids and close:
             rid = open_ids.pop(draw(st.integers(0, len(open_ids) - 1)))
             if draw(st.integers(0, 4)) == 0:
                 events.append(ev("request_failed", rid, t))
