@@ -1,0 +1,134 @@
+"""opencode (npm ``opencode-ai``) on Kimi through the gateway.
+
+opencode merges its config from the global dir (``config.json``, ``opencode.json``,
+``opencode.jsonc`` under ``$XDG_CONFIG_HOME/opencode``), the project, and last
+``OPENCODE_CONFIG_CONTENT`` (reference/real-clients.md §3). kimibridge adds one provider,
+``kimibridge``, built on ``@ai-sdk/openai-compatible`` (bundled in the binary: nothing is
+downloaded), with every Kimi model, and makes it the ``model`` and ``small_model`` (opencode's
+title requests use the small one).
+
+- ``run opencode``: the config goes in ``OPENCODE_CONFIG_CONTENT`` only (no file is written), with
+  ``autoupdate`` off, plus ``OPENCODE_DISABLE_MODELS_FETCH=1`` (no models.dev fetch) and
+  ``OPENCODE_DISABLE_AUTOUPDATE=1``.
+- ``setup opencode``: the same provider, ``model`` and ``small_model`` patched into the user's
+  global ``opencode.json``.
+
+User-Agent: opencode sends its own, ``opencode/<version> ai-sdk/… runtime/bun/…``, which names it
+(an ``options.headers`` User-Agent is ignored: opencode 1.18.33 sets the header itself, measured),
+so the gateway's default identity forwards an honest one with nothing to configure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from kimibridge.harness.kimi import openai_base
+from kimibridge.harness.patches import ConfigPatch
+from kimibridge.kimi.model_map import ModelSpec
+
+__all__ = [
+    "INSTALL_HINT",
+    "OPENCODE_ENV",
+    "PACKAGE",
+    "PROVIDER",
+    "opencode_config",
+    "opencode_config_content",
+    "opencode_provider",
+    "opencode_setup_patches",
+    "user_config_file",
+]
+
+PROVIDER: Final = "kimibridge"
+PACKAGE: Final = "opencode-ai"
+INSTALL_HINT: Final = f"npm install -g {PACKAGE}"
+OPENCODE_ENV: Final[Mapping[str, str]] = {
+    "OPENCODE_DISABLE_MODELS_FETCH": "1",  # models.dev: our provider lists its own models
+    "OPENCODE_DISABLE_AUTOUPDATE": "1",
+}
+
+
+def _model(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "name": f"{spec.id} (Kimi via kimibridge)",
+        # opencode needs both limits or neither (opencode-kimi-full AGENTS.md rule 10).
+        "limit": {"context": spec.context_length, "output": spec.max_output_tokens},
+        "reasoning": spec.supports_thinking_type != "no",
+        "tool_call": True,
+        # Without image input declared opencode turns image parts into error text.
+        "attachment": True,
+        "modalities": {"input": ["text", "image"], "output": ["text"]},
+    }
+
+
+def opencode_provider(
+    *, base_url: str, api_key: str, models: Sequence[ModelSpec]
+) -> dict[str, Any]:
+    """The ``provider.kimibridge`` object."""
+    return {
+        "npm": "@ai-sdk/openai-compatible",
+        "name": "Kimi (kimibridge)",
+        "options": {
+            "baseURL": openai_base(base_url),
+            "apiKey": api_key,
+        },
+        "models": {spec.id: _model(spec) for spec in models},
+    }
+
+
+def opencode_config(
+    *,
+    base_url: str,
+    api_key: str,
+    models: Sequence[ModelSpec],
+    model: str,
+    small_model: str | None = None,
+) -> dict[str, Any]:
+    """The config ``run opencode`` passes in ``OPENCODE_CONFIG_CONTENT``."""
+    return {
+        "$schema": "https://opencode.ai/config.json",
+        "model": f"{PROVIDER}/{model}",
+        "small_model": f"{PROVIDER}/{small_model or model}",
+        "autoupdate": False,
+        "provider": {
+            PROVIDER: opencode_provider(base_url=base_url, api_key=api_key, models=models)
+        },
+    }
+
+
+def opencode_config_content(config: Mapping[str, Any]) -> str:
+    return json.dumps(config, separators=(",", ":"))
+
+
+def user_config_file(environ: Mapping[str, str]) -> Path:
+    """The user's global ``opencode.json`` (``$XDG_CONFIG_HOME/opencode``, else ``~/.config``).
+
+    ``opencode.json`` even when an ``opencode.jsonc`` exists: opencode merges both (the .jsonc
+    last), and a .jsonc may hold comments a JSON patch would lose.
+    """
+    xdg = environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        root = Path(xdg).expanduser()
+    else:
+        home = environ.get("HOME")
+        root = (Path(home) if home else Path.home()) / ".config"
+    return root / "opencode" / "opencode.json"
+
+
+def opencode_setup_patches(
+    config_file: Path,
+    *,
+    base_url: str,
+    api_key: str,
+    models: Sequence[ModelSpec],
+    model: str,
+) -> list[ConfigPatch]:
+    """``setup opencode``: provider, ``model`` and ``small_model`` in the user's opencode.json."""
+    provider = opencode_provider(base_url=base_url, api_key=api_key, models=models)
+    return [
+        ConfigPatch(config_file, "json", ("provider", PROVIDER), provider),
+        ConfigPatch(config_file, "json", ("model",), f"{PROVIDER}/{model}"),
+        ConfigPatch(config_file, "json", ("small_model",), f"{PROVIDER}/{model}"),
+    ]
