@@ -23,6 +23,7 @@ from typing import Any, Final
 
 import tomlkit
 
+from kimibridge._fs import atomic_write
 from kimibridge.errors import ConfigError
 from kimibridge.kimi.model_map import DEFAULT_SPECS, ModelSpec
 
@@ -41,6 +42,7 @@ __all__ = [
     "launch_env",
     "model_capabilities",
     "openai_base",
+    "prepare_run",
 ]
 
 PROVIDER: Final = "kimibridge"
@@ -255,3 +257,25 @@ def launch_env(environ: Mapping[str, str], extra: Sequence[tuple[str, str]] = ()
     env.update(KIMI_ENV)
     env.update(dict(extra))
     return env
+
+
+def prepare_run(
+    *,
+    config_file: Path,
+    base_url: str,
+    api_key: str,
+    model: str,
+    spec: ModelSpec | None,
+    environ: Mapping[str, str],
+    args: Sequence[str],
+) -> tuple[list[str], dict[str, str]]:
+    """Write kimibridge's kimi-cli config (0600: it holds the local key) and return ``(argv, env)``.
+
+    ``--config-file`` makes kimi-cli read only that file; its sessions, history and device id stay
+    in the user's share dir (``~/.kimi``), whose ``config.toml`` is never read or written.
+    """
+    atomic_write(
+        config_file, kimi_config_toml(base_url=base_url, api_key=api_key, model=model, spec=spec)
+    )
+    argv = [*kimi_command(environ), "--config-file", str(config_file), *args]
+    return argv, launch_env(environ)

@@ -38,6 +38,7 @@ __all__ = [
     "opencode_config_content",
     "opencode_provider",
     "opencode_setup_patches",
+    "prepare_run",
     "user_config_file",
 ]
 
@@ -132,3 +133,38 @@ def opencode_setup_patches(
         ConfigPatch(config_file, "json", ("model",), f"{PROVIDER}/{model}"),
         ConfigPatch(config_file, "json", ("small_model",), f"{PROVIDER}/{model}"),
     ]
+
+
+def _merged(existing: str | None, ours: Mapping[str, Any]) -> dict[str, Any]:
+    """Ours over a config the user already passes in ``OPENCODE_CONFIG_CONTENT`` (kept otherwise)."""
+    try:
+        base = json.loads(existing) if existing else {}
+    except ValueError:
+        base = {}
+    merged: dict[str, Any] = base if isinstance(base, dict) else {}
+    providers = merged.get("provider")
+    providers = dict(providers) if isinstance(providers, dict) else {}
+    providers.update(ours["provider"])
+    merged.update({k: v for k, v in ours.items() if k != "provider"})
+    merged["provider"] = providers
+    return merged
+
+
+def prepare_run(
+    *,
+    binary: str,
+    base_url: str,
+    api_key: str,
+    models: Sequence[ModelSpec],
+    model: str,
+    environ: Mapping[str, str],
+    args: Sequence[str],
+) -> tuple[list[str], dict[str, str]]:
+    """``(argv, env)`` for ``run opencode``: nothing is written to disk."""
+    config = opencode_config(base_url=base_url, api_key=api_key, models=models, model=model)
+    env = dict(environ)
+    env.update(OPENCODE_ENV)
+    env["OPENCODE_CONFIG_CONTENT"] = opencode_config_content(
+        _merged(environ.get("OPENCODE_CONFIG_CONTENT"), config)
+    )
+    return [binary, *args], env

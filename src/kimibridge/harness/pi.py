@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from kimibridge._fs import atomic_write
 from kimibridge.harness.kimi import openai_base
 from kimibridge.harness.npm_version import package_version
 from kimibridge.harness.patches import ConfigPatch
@@ -41,6 +42,7 @@ __all__ = [
     "pi_setup_patches",
     "pi_user_agent",
     "pi_version",
+    "prepare_run",
     "seed_agent_dir",
     "user_agent_dir",
 ]
@@ -138,3 +140,46 @@ def pi_setup_patches(
         ConfigPatch(settings, "json", ("defaultProvider",), PROVIDER),
         ConfigPatch(settings, "json", ("defaultModel",), default),
     ]
+
+
+def _merge_settings(path: Path, model: str) -> None:
+    """kimibridge as pi's default provider in its own agent dir; other settings kept."""
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = {}
+    settings = current if isinstance(current, dict) else {}
+    settings.update({"defaultProvider": PROVIDER, "defaultModel": model})
+    atomic_write(path, json.dumps(settings, indent=2) + "\n")
+
+
+def prepare_run(
+    *,
+    binary: str,
+    own_dir: Path,
+    user_dir: Path,
+    base_url: str,
+    api_key: str,
+    models: Sequence[ModelSpec],
+    model: str,
+    environ: Mapping[str, str],
+    args: Sequence[str],
+) -> tuple[list[str], dict[str, str]]:
+    """Write kimibridge's pi agent dir and return ``(argv, env)`` for ``run pi``.
+
+    ``models.json`` names ``$KIMIBRIDGE_API_KEY`` instead of holding the key; ``settings.json``
+    makes ``kimibridge/<model>`` the default, so ``pi`` and ``pi -p …`` need no flags.
+    """
+    seed_agent_dir(own_dir, user_dir)
+    provider = pi_provider(
+        base_url=base_url,
+        api_key=ENV_API_KEY,
+        models=models,
+        user_agent=pi_user_agent(pi_version(Path(binary))),
+    )
+    atomic_write(own_dir / "models.json", pi_models_json(provider))
+    _merge_settings(own_dir / "settings.json", model)
+    env = dict(environ)
+    env.update(PI_ENV)
+    env.update({"PI_CODING_AGENT_DIR": str(own_dir), ENV_API_KEY: api_key})
+    return [binary, *args], env
