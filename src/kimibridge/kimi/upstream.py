@@ -165,6 +165,9 @@ class KimiUpstream:
             )
             session = aiohttp.ClientSession(
                 connector=connector,
+                # Kimi's API sets no cookie we need, and one agent's cookie must not ride along
+                # on another's request; a dummy jar also skips cookie filtering per request.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=self._trust_env,
                 timeout=self._timeouts["model"],
             )
