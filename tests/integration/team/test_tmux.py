@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ async def tmux() -> AsyncIterator[Tmux]:
     await t.run("kill-server", check=False)
 
 
-async def _until(predicate, tmux: Tmux, target: str) -> str:  # type: ignore[no-untyped-def]
+async def _until(predicate: Callable[[str], bool], tmux: Tmux, target: str) -> str:
     for _ in range(100):
         text = await tmux.capture(target)
         if predicate(text):
