@@ -25,6 +25,7 @@ import tomlkit
 
 from kimibridge._fs import atomic_write
 from kimibridge.errors import ConfigError
+from kimibridge.harness.patches import ConfigPatch
 from kimibridge.kimi.model_map import DEFAULT_SPECS, ModelSpec
 
 __all__ = [
@@ -39,10 +40,12 @@ __all__ = [
     "kimi_command",
     "kimi_config",
     "kimi_config_toml",
+    "kimi_setup_patches",
     "launch_env",
     "model_capabilities",
     "openai_base",
     "prepare_run",
+    "user_config_file",
 ]
 
 PROVIDER: Final = "kimibridge"
@@ -279,3 +282,28 @@ def prepare_run(
     )
     argv = [*kimi_command(environ), "--config-file", str(config_file), *args]
     return argv, launch_env(environ)
+
+
+def user_config_file(environ: Mapping[str, str]) -> Path:
+    """kimi-cli's own config: ``$KIMI_SHARE_DIR/config.toml``, else ``~/.kimi/config.toml``."""
+    share = environ.get("KIMI_SHARE_DIR")
+    if share:
+        return Path(share).expanduser() / "config.toml"
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / ".kimi" / "config.toml"
+
+
+def kimi_setup_patches(
+    config_file: Path, *, base_url: str, api_key: str, model: str, spec: ModelSpec | None = None
+) -> list[ConfigPatch]:
+    """``setup kimi``: the provider, a ``kimibridge/<model>`` model and the default model.
+
+    The model key is prefixed so it never collides with kimi-cli's own ``kimi-code/…`` entries.
+    """
+    config = kimi_config(base_url=base_url, api_key=api_key, model=model, spec=spec)
+    name = f"{PROVIDER}/{model}"
+    return [
+        ConfigPatch(config_file, "toml", ("providers", PROVIDER), config["providers"][PROVIDER]),
+        ConfigPatch(config_file, "toml", ("models", name), config["models"][model]),
+        ConfigPatch(config_file, "toml", ("default_model",), name),
+    ]

@@ -18,8 +18,10 @@ from kimibridge.harness.kimi import (
     find_kimi_cli,
     kimi_command,
     kimi_config_toml,
+    kimi_setup_patches,
     launch_env,
     openai_base,
+    user_config_file,
 )
 from tests.clients import CLIENTS_DIR
 
@@ -182,3 +184,25 @@ def test_kimi_cli_itself_accepts_the_config() -> None:
         "1234",
         "False",
     ]
+
+
+def test_user_config_file(tmp_path: Path) -> None:
+    assert user_config_file({"HOME": str(tmp_path)}) == tmp_path / ".kimi" / "config.toml"
+    assert user_config_file({"KIMI_SHARE_DIR": str(tmp_path / "s")}) == tmp_path / "s/config.toml"
+
+
+def test_setup_patches_use_a_prefixed_model_name(tmp_path: Path) -> None:
+    target = tmp_path / "config.toml"
+    patches = kimi_setup_patches(target, base_url="http://127.0.0.1:1", api_key="kb-x", model="k3")
+    assert [(p.format, p.key_path) for p in patches] == [
+        ("toml", ("providers", "kimibridge")),
+        ("toml", ("models", "kimibridge/k3")),
+        ("toml", ("default_model",)),
+    ]
+    assert patches[0].value == {
+        "type": "kimi",
+        "base_url": "http://127.0.0.1:1/v1",
+        "api_key": "kb-x",
+    }
+    assert patches[1].value["provider"] == "kimibridge" and patches[1].value["model"] == "k3"
+    assert patches[2].value == "kimibridge/k3"
