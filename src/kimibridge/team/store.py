@@ -80,6 +80,11 @@ class Agent:
     turn: int = 0
     turn_seen_busy: bool = False
     turn_started_at: float | None = None
+    turn_active: bool = False  # a turn was sent and its completion not yet seen
+    # What was on record when the turn was sent: input echoes on screen, and inputs in the
+    # harness's own transcript (None: it keeps none). Progress is measured against these.
+    echo_baseline: int = 0
+    transcript_baseline: int | None = None
     last_activity: float | None = None
     last_reply: str | None = None
     pane_id: str | None = None  # tmux %N, stable for the pane's life
@@ -89,7 +94,7 @@ class Agent:
 
 
 _AGENT_COLUMNS: Final = tuple(f.name for f in fields(Agent))
-_BOOL_COLUMNS: Final = frozenset({"turn_seen_busy", "auto_approve"})
+_BOOL_COLUMNS: Final = frozenset({"turn_seen_busy", "auto_approve", "turn_active"})
 
 
 def team_m001_teams_agents(db: sqlite3.Connection) -> None:
@@ -113,7 +118,16 @@ def team_m001_teams_agents(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS agents_team ON agents (team)")
 
 
-MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (team_m001_teams_agents,)
+def team_m002_turn_baselines(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE agents ADD COLUMN turn_active INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE agents ADD COLUMN echo_baseline INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE agents ADD COLUMN transcript_baseline INTEGER")
+
+
+MIGRATIONS: Final[tuple[Callable[[sqlite3.Connection], None], ...]] = (
+    team_m001_teams_agents,
+    team_m002_turn_baselines,
+)
 
 
 def db_path(paths: Paths) -> Path:
@@ -258,14 +272,22 @@ class TeamStore:
             raise TeamError(f"no agent named {agent_id!r}")
         return found
 
-    def begin_turn(self, agent_id: str, now: float | None = None) -> Agent:
+    def begin_turn(
+        self,
+        agent_id: str,
+        *,
+        echo_baseline: int = 0,
+        transcript_baseline: int | None = None,
+        now: float | None = None,
+    ) -> Agent:
         """Record that input was sent: a new turn, not yet seen busy, its reply not yet known."""
         stamp = time.time() if now is None else now
         with self._locked() as db:
             db.execute(
-                """UPDATE agents SET turn = turn + 1, turn_seen_busy = 0, turn_started_at = ?,
-                   last_activity = ?, status = 'busy' WHERE id = ?""",
-                (stamp, stamp, agent_id),
+                """UPDATE agents SET turn = turn + 1, turn_seen_busy = 0, turn_active = 1,
+                   turn_started_at = ?, last_activity = ?, status = 'busy', last_reply = NULL,
+                   echo_baseline = ?, transcript_baseline = ? WHERE id = ?""",
+                (stamp, stamp, echo_baseline, transcript_baseline, agent_id),
             )
         found = self.agent(agent_id)
         if found is None:

@@ -38,7 +38,7 @@ def test_connect_is_idempotent_and_wal(tmp_path: Path) -> None:
     b = connect(paths)  # a second process opening the same file
     assert a.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = {r[0] for r in b.execute("SELECT name FROM _kimibridge_migrations")}
-    assert names == {"team_m001_teams_agents"}
+    assert names == {"team_m001_teams_agents", "team_m002_turn_baselines"}
     assert db_path(paths).stat().st_mode & 0o777 == 0o600
     a.close()
     b.close()
@@ -64,8 +64,9 @@ def test_agents_round_trip_and_turns(tmp_path: Path) -> None:
         store.add_agent(_agent())
     got = store.agent("dev")
     assert got is not None and got.auto_approve is True and got.turn_seen_busy is False
-    turned = store.begin_turn("dev", now=5.0)
+    turned = store.begin_turn("dev", echo_baseline=2, transcript_baseline=3, now=5.0)
     assert (turned.turn, turned.status, turned.turn_started_at) == (1, "busy", 5.0)
+    assert (turned.turn_active, turned.echo_baseline, turned.transcript_baseline) == (True, 2, 3)
     seen = store.update_agent("dev", turn_seen_busy=True, last_reply="hi")
     assert seen.turn_seen_busy and seen.last_reply == "hi"
     assert [a.id for a in store.agents("t")] == ["dev"]
