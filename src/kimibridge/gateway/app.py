@@ -395,12 +395,25 @@ class Gateway:
         async def pump() -> None:
             parser = SSEParser()
             out = bytearray()  # what the pipe produced and the client has not got yet
+            first = True
             try:
                 await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
                 try:
                     async for raw in stream:
                         for event in parser.feed(raw):
                             out += pipe.feed(event)
+                            if first and out:
+                                # The client sees the answer begin as soon as it can, even when
+                                # one read holds a whole fast answer; later reads go out batched.
+                                first = False
+                                await send(
+                                    {
+                                        "type": "http.response.body",
+                                        "body": bytes(out),
+                                        "more_body": True,
+                                    }
+                                )
+                                out.clear()
                         if out:
                             await send(
                                 {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import Awaitable
@@ -122,24 +121,31 @@ async def _wait_disconnect(receive: Receive) -> None:
 
 
 async def run_until_disconnect(receive: Receive, work: Awaitable[None]) -> bool:
-    """Run ``work`` (a response that streams) and cancel it when the client hangs up.
+    """Run ``work`` (a response that streams) in this task; cancel it when the client hangs up.
 
     Returns True when the client disconnected first. Cancelling ``work`` unwinds its
-    ``async with`` on the upstream stream, which closes the upstream connection.
+    ``async with`` on the upstream stream, which closes the upstream connection. ``work`` runs in
+    the caller's task (one watcher task per stream, no ``asyncio.wait``): streams are the hot path.
     """
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    task = asyncio.current_task()
+    assert task is not None
+    state = {"finished": False, "gone": False}
+
+    async def watch() -> None:
+        await _wait_disconnect(receive)
+        if not state["finished"]:  # a response that just ended is not cut short
+            state["gone"] = True
+            task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
     try:
-        done, _ = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        await work
     except asyncio.CancelledError:
-        task.cancel()
+        if not state["gone"]:
+            raise
+        task.uncancel()
+        return True
+    finally:
+        state["finished"] = True
         watcher.cancel()
-        raise
-    if task in done:
-        watcher.cancel()
-        task.result()
-        return False
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
-    return True
+    return False
