@@ -1,0 +1,286 @@
+"""The supervisor loop: every team agent's status from the wire, and inbox delivery.
+
+It runs inside the gateway process (``attach``), which already sees every agent's turn events
+in-process: no second daemon, no event stream over HTTP that could stall. It
+
+- feeds each agent's events to a ``WireStatus`` (agents are known by their key label, from the
+  team store, re-read every ``tick``);
+- takes the screen as second witness only where the wire cannot answer: an agent the wire has
+  not seen (e.g. right after a restart), an approval prompt, a dead pane;
+- writes the combined status (and the final answer of a completed turn) to the store, where
+  ``team ls`` reads it;
+- delivers inbox messages to a receiver that is idle or has completed, and only once it has
+  completed the turn the previous delivery started (one batch in flight per receiver);
+- wakes on an event, on a status deadline (the settle time), on ``notify()`` (a new message),
+  and every ``tick`` seconds (a sweep: nothing stays pending because a wake-up was missed).
+
+Killing the process loses nothing: the inbox is in SQLite and ``Deliverer.recover`` settles a
+batch a killed loop left half-delivered (``team.delivery``). Wire status is rebuilt from the
+next events; until then the screen speaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+from kimibridge.errors import TeamError
+from kimibridge.gateway.events import EventBus, Subscription, TurnEvent
+from kimibridge.team.delivery import Deliverer, Terminal
+from kimibridge.team.inbox import Inbox
+from kimibridge.team.store import Agent, TeamStore
+from kimibridge.team.wire_status import DEFAULT_SETTLE, Combined, WireStatus, combine
+
+__all__ = ["AgentTrack", "ScreenProbe", "Supervisor"]
+
+log = logging.getLogger("kimibridge.team")
+
+TICK: Final = 1.0
+# After a delivery, the receiver should start a request within this time; if the wire shows
+# none (a harness that does not go through the gateway), the screen decides readiness again.
+REACTION_TIMEOUT: Final = 15.0
+READY: Final = frozenset({"idle", "completed"})
+
+# The screen's verdict for an agent (``idle``/``busy``/``waiting``/``error``/``unknown``), and
+# whether its harness still runs; None when it cannot be read.
+ScreenProbe = Callable[[Agent], Awaitable[tuple[str | None, bool]]]
+
+
+@dataclass(slots=True)
+class AgentTrack:
+    """What the loop keeps per agent besides the store row."""
+
+    agent: Agent
+    wire: WireStatus
+    combined: Combined = field(default_factory=lambda: Combined("unknown", "screen"))
+    screen: str | None = None
+    alive: bool = True
+    screen_at: float = float("-inf")
+    delivered_requests: int | None = None  # wire.requests when our last batch was pasted
+    delivered_completions: int = 0
+    delivered_at: float = 0.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        bus: EventBus,
+        store: TeamStore,
+        inbox: Inbox,
+        terminal: Terminal,
+        *,
+        screen: ScreenProbe | None = None,
+        clock: Callable[[], float] = time.time,
+        settle: float = DEFAULT_SETTLE,
+        tick: float = TICK,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.inbox = inbox
+        self.terminal = terminal
+        self.screen = screen
+        self.clock = clock
+        self.settle = settle
+        self.tick = tick
+        self.tracks: dict[str, AgentTrack] = {}  # by agent id
+        self._by_label: dict[str, str] = {}  # key label -> agent id
+        self.deliverer = Deliverer(inbox, terminal, self._target)
+        self._wake = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._sub: Subscription | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await self.refresh()
+        await self.deliverer.recover()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+
+    def notify(self) -> None:
+        """Something changed outside the event stream (a message was queued)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        next_refresh = 0.0
+        while True:
+            try:
+                now = self.clock()
+                if now >= next_refresh:
+                    await self.refresh()
+                    next_refresh = now + self.tick
+                await self._drain()
+                await self.evaluate()
+                await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("team supervisor round failed")
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        """Until an event, a wake-up, the nearest status deadline or the next tick."""
+        now = self.clock()
+        deadlines = [d for t in self.tracks.values() if (d := t.wire.deadline()) is not None]
+        timeout = min([self.tick, *(max(0.0, d - now) for d in deadlines)])
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
+        if self._sub is not None:
+            waiters.append(asyncio.ensure_future(self._sub.queue.get()))
+        done, pending = await asyncio.wait(
+            waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        for fut in pending:
+            fut.cancel()
+        for fut in done:
+            result = fut.result()
+            if isinstance(result, TurnEvent):
+                self.feed(result)
+        self._wake.clear()
+
+    async def _drain(self) -> None:
+        if self._sub is None:
+            return
+        while not self._sub.queue.empty():
+            self.feed(self._sub.queue.get_nowait())
+
+    # ---------------------------------------------------------------------------- agents
+
+    async def refresh(self) -> None:
+        """Re-read the team's agents from the store (``team up``/``down`` run elsewhere)."""
+        agents = await asyncio.to_thread(self.store.agents)
+        live = {a.id: a for a in agents if a.state in ("starting", "running")}
+        for agent_id in set(self.tracks) - set(live):
+            del self.tracks[agent_id]
+        for agent in live.values():
+            track = self.tracks.get(agent.id)
+            if track is None:
+                self.tracks[agent.id] = AgentTrack(agent, WireStatus(settle=self.settle))
+            else:
+                track.agent = agent
+        self._by_label = {t.agent.key_label: a for a, t in self.tracks.items()}
+        # Subscribe only while there are agents: a subscriber makes every request carry its
+        # final text, which costs the plain gateway user something for nothing.
+        if self.tracks and self._sub is None:
+            self._sub = self.bus.subscribe(None, maxsize=100_000)
+        elif not self.tracks and self._sub is not None:
+            self._sub.close()
+            self._sub = None
+
+    def track(self, agent_id: str) -> AgentTrack | None:
+        return self.tracks.get(agent_id)
+
+    def _target(self, agent_id: str) -> str | None:
+        track = self.tracks.get(agent_id)
+        if track is None or not track.alive:
+            return None
+        return track.agent.pane_id or track.agent.tmux_target
+
+    # ---------------------------------------------------------------------------- status
+
+    def feed(self, event: TurnEvent) -> None:
+        agent_id = self._by_label.get(event.agent)
+        if agent_id is not None:
+            self.tracks[agent_id].wire.feed(event)
+
+    async def evaluate(self) -> None:
+        """Combine wire and screen for every agent; store what changed; wake waiters."""
+        now = self.clock()
+        changed = False
+        for track in list(self.tracks.values()):
+            wire = track.wire.status(now)
+            if self.screen is not None and now - track.screen_at >= self.tick:
+                # At most once a tick per agent (a capture is a tmux subprocess): the screen
+                # only adds approvals, dead panes and agents the wire has not seen.
+                track.screen_at = now
+                track.screen, track.alive = await self.screen(track.agent)
+            combined = combine(wire, track.screen, harness_alive=track.alive)
+            if combined != track.combined or (
+                combined.status == "completed"
+                and track.wire.final_text is not None
+                and track.agent.last_reply != track.wire.final_text
+            ):
+                track.combined = combined
+                changed = True
+                await self._store_status(track)
+        if changed:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def _store_status(self, track: AgentTrack) -> None:
+        changes: dict[str, object] = {
+            "status": track.combined.status,
+            "status_source": track.combined.source,
+        }
+        if track.wire.last_event_at is not None:
+            changes["last_activity"] = track.wire.last_event_at
+        if track.combined.status == "completed" and track.wire.final_text is not None:
+            changes["last_reply"] = track.wire.final_text
+        with contextlib.suppress(TeamError):  # removed meanwhile; the next refresh drops it
+            track.agent = await asyncio.to_thread(
+                self.store.update_agent, track.agent.id, **changes
+            )
+
+    async def wait_for(self, agent_id: str, predicate: Callable[[AgentTrack], bool]) -> AgentTrack:
+        """Wait until ``predicate(track)`` holds (checked after every evaluation); bound it
+        with ``asyncio.timeout``."""
+
+        def check() -> bool:
+            track = self.tracks.get(agent_id)
+            return track is not None and predicate(track)
+
+        async with self._changed:
+            await self._changed.wait_for(check)
+        return self.tracks[agent_id]
+
+    # ---------------------------------------------------------------------------- delivery
+
+    def ready(self, track: AgentTrack, now: float) -> bool:
+        """Whether ``track``'s agent may get its next batch now."""
+        if not track.alive or track.combined.status not in READY:
+            return False
+        if track.delivered_requests is None:
+            return True
+        wire = track.wire
+        if wire.completions > track.delivered_completions:
+            return True  # it finished the turn our last batch started
+        if (
+            wire.requests == track.delivered_requests
+            and now - track.delivered_at > REACTION_TIMEOUT
+        ):
+            return track.combined.source == "screen" or track.screen in READY
+        return False
+
+    async def deliver_due(self) -> None:
+        pending = set(await asyncio.to_thread(self.inbox.receivers_pending))
+        now = self.clock()
+        for agent_id in pending:
+            track = self.tracks.get(agent_id)
+            if track is None or not self.ready(track, now):
+                continue
+            try:
+                done = await self.deliverer.deliver(agent_id)
+            except TeamError as exc:
+                log.warning("delivery to %s failed: %s", agent_id, exc)
+                continue
+            if done:
+                track.delivered_requests = track.wire.requests
+                track.delivered_completions = track.wire.completions
+                track.delivered_at = self.clock()
+                # Busy until the wire (or the screen) says otherwise: no second batch before
+                # the receiver has even seen the first.
+                track.combined = Combined("busy", track.combined.source)
