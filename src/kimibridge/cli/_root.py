@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("kimibridge.cli.serve", "app", "Run the local gateway every coding agent can use."),
     "key": ("kimibridge.cli.key", "app", "Show or add the gateway's local keys (one per agent)."),
     "usage": ("kimibridge.cli.usage", "app", "Tokens and cache hits through the gateway."),
+    "team": ("kimibridge.cli.team", "app", "Teams of coding agents in tmux, on Kimi."),
 }
 
 QUICK_START = """\
