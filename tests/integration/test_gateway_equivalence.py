@@ -1,5 +1,9 @@
-"""The same scripted turns give the same final messages whichever Kimi endpoint the gateway uses,
-for both clients, streamed or not: text, thinking, parallel tool calls and a multi-turn loop."""
+"""Issue 4's SDK matrix: {OpenAI, Anthropic client} x {OpenAI, Anthropic upstream} x {stream,
+non-stream} x {text, thinking, single tool call, parallel tool calls, multi-turn tool loop}.
+
+Each cell drives the official SDK through the gateway over the emulator until the model stops
+calling tools, checks every turn against the script, and checks that the final messages are equal
+across the two upstream protocols."""
 
 from __future__ import annotations
 
@@ -16,17 +20,27 @@ from tests.integration.gateway_env import gateway_env
 
 pytestmark = pytest.mark.integration
 
-STEPS: list[dict[str, Any]] = [
-    {
-        "thinking": "two tools at once",
-        "tool_calls": [
-            {"name": "Bash", "arguments": {"command": "ls -la"}},
-            {"name": "Read", "arguments": {"path": "README.md", "limit": 10}},
-        ],
-    },
-    {"thinking": "now one more", "tool_calls": [{"name": "Bash", "arguments": {"command": "pwd"}}]},
-    {"thinking": "finished", "text": "All three results are in."},
-]
+BASH_LS = {"name": "Bash", "arguments": {"command": "ls -la"}}
+READ = {"name": "Read", "arguments": {"path": "README.md", "limit": 10}}
+SCENARIOS: dict[str, list[dict[str, Any]]] = {
+    # thinking off (the client does not ask for it)
+    "text": [{"text": "Hello from the matrix."}],
+    "single-tool": [{"tool_calls": [BASH_LS]}, {"text": "Listed."}],
+    # thinking on: every step scripts its own (the emulator's default thinking is prompt-dependent)
+    "thinking": [{"thinking": "a short think", "text": "Thought about it."}],
+    "parallel-tools": [
+        {"thinking": "two at once", "tool_calls": [BASH_LS, READ]},
+        {"thinking": "both back", "text": "Both are in."},
+    ],
+    "tool-loop": [
+        {"thinking": "two tools at once", "tool_calls": [BASH_LS, READ]},
+        {
+            "thinking": "now one more",
+            "tool_calls": [{"name": "Bash", "arguments": {"command": "pwd"}}],
+        },
+        {"thinking": "finished", "text": "All three results are in."},
+    ],
+}
 O_TOOLS: Any = [
     {
         "type": "function",
@@ -48,7 +62,11 @@ A_TOOLS: Any = [
 ]
 
 
-def run_openai_loop(base: str, key: str, stream: bool) -> list[dict[str, Any]]:
+def thinks(steps: list[dict[str, Any]]) -> bool:
+    return any("thinking" in step for step in steps)
+
+
+def run_openai_loop(base: str, key: str, stream: bool, thinking: bool) -> list[dict[str, Any]]:
     client = openai.OpenAI(base_url=base, api_key=key, max_retries=0)
     messages: list[Any] = [{"role": "user", "content": "inspect the repo"}]
     finals: list[dict[str, Any]] = []
@@ -58,8 +76,11 @@ def run_openai_loop(base: str, key: str, stream: bool) -> list[dict[str, Any]]:
                 "model": "gpt-5",
                 "messages": messages,
                 "tools": O_TOOLS,
-                "reasoning_effort": "high",
             }
+            if thinking:
+                kwargs["reasoning_effort"] = "high"
+            else:
+                kwargs["extra_body"] = {"thinking": {"type": "disabled"}}
             if stream:
                 content, reasoning, finish = "", "", None
                 calls: dict[int, dict[str, str]] = {}
@@ -117,7 +138,7 @@ def run_openai_loop(base: str, key: str, stream: bool) -> list[dict[str, Any]]:
     return finals
 
 
-def run_anthropic_loop(base: str, key: str, stream: bool) -> list[dict[str, Any]]:
+def run_anthropic_loop(base: str, key: str, stream: bool, thinking: bool) -> list[dict[str, Any]]:
     client = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
     messages: list[Any] = [{"role": "user", "content": "inspect the repo"}]
     finals: list[dict[str, Any]] = []
@@ -126,10 +147,13 @@ def run_anthropic_loop(base: str, key: str, stream: bool) -> list[dict[str, Any]
             kwargs: Any = {
                 "model": "claude-opus-5-5",
                 "max_tokens": 16000,
-                "thinking": {"type": "enabled", "budget_tokens": 4000},
                 "tools": A_TOOLS,
                 "messages": messages,
             }
+            # saying nothing leaves thinking to Kimi's default (on), so "off" is said explicitly
+            kwargs["thinking"] = (
+                {"type": "enabled", "budget_tokens": 4000} if thinking else {"type": "disabled"}
+            )
             if stream:
                 with client.messages.stream(**kwargs) as s:
                     final = s.get_final_message()
@@ -165,35 +189,52 @@ def run_anthropic_loop(base: str, key: str, stream: bool) -> list[dict[str, Any]
     return finals
 
 
+def expected_turns(steps: list[dict[str, Any]], client: str) -> list[dict[str, Any]]:
+    """What each turn's final message must hold, read off the emulator's script."""
+    turns = []
+    for step in steps:
+        calls = [(c["name"], c["arguments"]) for c in step.get("tool_calls", [])]
+        thinking, text = step.get("thinking", ""), step.get("text", "")
+        if client == "openai":
+            finish = "tool_calls" if calls else "stop"
+            turns.append({"content": text, "reasoning": thinking, "finish": finish, "calls": calls})
+        else:
+            kinds = (
+                ["thinking"] * bool(thinking) + ["text"] * bool(text) + ["tool_use"] * len(calls)
+            )
+            stop = "tool_use" if calls else "end_turn"
+            turns.append(
+                {"stop": stop, "kinds": kinds, "thinking": thinking, "text": text, "calls": calls}
+            )
+    return turns
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
 @pytest.mark.parametrize("stream", [False, True], ids=["non-stream", "stream"])
 @pytest.mark.parametrize("client", ["openai", "anthropic"])
 def test_final_messages_equal_across_upstream_protocols(
-    tmp_path: Path, client: str, stream: bool
+    tmp_path: Path, client: str, stream: bool, scenario: str
 ) -> None:
+    steps = SCENARIOS[scenario]
     results: dict[str, list[dict[str, Any]]] = {}
     for upstream in ("openai", "anthropic"):
         with (
             run_emulator() as kimi,
             gateway_env(kimi, tmp_path / upstream, upstream_protocol=upstream) as env,
         ):
-            kimi.script(STEPS)
+            kimi.script(steps)
             if client == "openai":
-                results[upstream] = run_openai_loop(env.openai_base, env.key, stream)
+                results[upstream] = run_openai_loop(env.openai_base, env.key, stream, thinks(steps))
             else:
-                results[upstream] = run_anthropic_loop(env.url, env.key, stream)
+                results[upstream] = run_anthropic_loop(env.url, env.key, stream, thinks(steps))
+            model_calls = [
+                r for r in kimi.requests if r.path.endswith(("/completions", "/messages"))
+            ]
+            # one upstream call per client turn, on the configured protocol
+            assert len(model_calls) == len(steps)
+            assert all(
+                r.path.endswith("/completions" if upstream == "openai" else "/messages")
+                for r in model_calls
+            )
     assert results["openai"] == results["anthropic"]
-    turns = results["openai"]
-    assert len(turns) == 3
-    if client == "openai":
-        assert [t["finish"] for t in turns] == ["tool_calls", "tool_calls", "stop"]
-        assert turns[0]["calls"] == [
-            ("Bash", {"command": "ls -la"}),
-            ("Read", {"path": "README.md", "limit": 10}),
-        ]
-        assert turns[2]["content"] == "All three results are in."
-        assert turns[0]["reasoning"] == "two tools at once"
-    else:
-        assert [t["stop"] for t in turns] == ["tool_use", "tool_use", "end_turn"]
-        assert turns[0]["kinds"] == ["thinking", "tool_use", "tool_use"]
-        assert turns[2]["text"] == "All three results are in."
-        assert turns[1]["thinking"] == "now one more"
+    assert results["openai"] == expected_turns(steps, client)
