@@ -1,6 +1,6 @@
-"""Regression tests for the gateway bug classes in reference/gateways.md (b) that the SDK matrix
-does not already pin down (1-5, 8, 10, 11 are exercised by the matrix, error and equivalence
-tests). Each test names its class."""
+"""Regression tests for the gateway bug classes in reference/gateways.md (b), through the real
+gateway and the official SDKs. Each test names its class; the pure translation side of every
+class is pinned in tests/unit/protocol/test_bug_classes.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from kimibridge.testing import EmulatorHandle
-from tests.integration.gateway_env import GatewayEnv, gateway_env
+from tests.integration.gateway_env import GatewayEnv, gateway_env, http
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +32,101 @@ def env(
 def upstream_body(env: GatewayEnv) -> dict[str, Any]:
     body: dict[str, Any] = env.kimi.requests[-1].json()
     return body
+
+
+def _billing(cch: str) -> dict[str, str]:
+    return {
+        "type": "text",
+        "text": f"x-anthropic-billing-header: cc_version=2.1.330.{cch}; cch={cch};",
+    }
+
+
+def test_class6_per_request_billing_header_does_not_bust_the_prefix_cache(
+    env: GatewayEnv,
+) -> None:
+    """Two Claude Code sessions differ in the billing block that opens ``system``; through the
+    gateway the second still reads the shared system prompt from Kimi's prefix cache."""
+    a = anthropic.Anthropic(base_url=env.url, api_key=env.key, max_retries=0)
+    usages = []
+    with a:
+        for cch in ("a1b", "c2d"):
+            reply = a.messages.create(
+                model="claude-opus-5-5",
+                max_tokens=500,
+                system=[_billing(cch), {"type": "text", "text": LONG_SYSTEM}],  # type: ignore[list-item]
+                messages=[{"role": "user", "content": f"session {cch}"}],
+            )
+            usages.append(reply.usage)
+    assert not usages[0].cache_read_input_tokens
+    read = usages[1].cache_read_input_tokens or 0
+    assert read > 0.9 * (read + usages[1].input_tokens)
+    assert "x-anthropic-billing-header" not in json.dumps(upstream_body(env))
+
+
+def test_class9_count_tokens_counts_system_and_tools(env: GatewayEnv) -> None:
+    """``count_tokens`` is served (no 404 storm) and counts what the request will cost: the
+    system prompt and the tools, not only the messages; it matches the usage of the real call."""
+    a = anthropic.Anthropic(base_url=env.url, api_key=env.key, max_retries=0)
+    bare: Any = {"model": "claude-x", "messages": [{"role": "user", "content": "count me"}]}
+    full: Any = {
+        **bare,
+        "system": LONG_SYSTEM,
+        "tools": [
+            {
+                "name": "Bash",
+                "description": "run a shell command " * 20,
+                "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}},
+            }
+        ],
+    }
+    with a:
+        small = a.messages.count_tokens(**bare).input_tokens
+        counted = a.messages.count_tokens(**full).input_tokens
+        used = a.messages.create(**full, max_tokens=100).usage
+    assert 0 < small < counted
+    assert counted - small > len(LONG_SYSTEM) // 8  # the system prompt is in the count
+    billed = used.input_tokens + (used.cache_read_input_tokens or 0)
+    assert abs(counted - billed) <= 0.1 * billed
+
+
+def test_class10_every_route_variant_answers_in_its_dialect(env: GatewayEnv) -> None:
+    """Query strings, base-path prefixes and Claude Code's side routes reach a route; anything
+    else is a 404 in the dialect's error shape, never an empty 200."""
+    headers = {"content-type": "application/json", "x-api-key": env.key}
+    a_body = json.dumps(
+        {"model": "claude-x", "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
+    o_body = json.dumps(
+        {"model": "gpt-x", "messages": [{"role": "user", "content": "hi"}]}
+    ).encode()
+    for path in (
+        "/v1/messages",
+        "/v1/messages?beta=true",
+        "/anthropic/v1/messages",
+        "/anthropic/v1/messages?beta=true",
+        "/messages",
+    ):
+        resp = http("POST", env.url + path, a_body, headers)
+        assert resp.status_code == 200, path
+        assert resp.json()["type"] == "message" and resp.json()["content"], path
+    for path in ("/v1/messages/count_tokens?beta=true", "/anthropic/v1/messages/count_tokens"):
+        resp = http("POST", env.url + path, a_body, headers)
+        assert resp.status_code == 200 and resp.json()["input_tokens"] > 0, path
+    for path in ("/v1/chat/completions", "/openai/v1/chat/completions", "/chat/completions"):
+        resp = http("POST", env.url + path, o_body, headers)
+        assert resp.status_code == 200, path
+        assert resp.json()["choices"][0]["message"]["content"], path
+    for path in ("/v1/models", "/openai/v1/models", "/anthropic/v1/models", "/models"):
+        resp = http("GET", env.url + path, None, headers)
+        assert resp.status_code == 200 and resp.json()["data"], path
+    assert http("POST", env.url + "/api/event_logging/batch", b"{}", headers).status_code == 200
+    assert http("HEAD", env.url + "/", None, {}).status_code == 200
+    for path, dialect in (("/v1/responses", "openai"), ("/anthropic/v1/complete", "anthropic")):
+        resp = http("POST", env.url + path, a_body, headers)
+        assert resp.status_code == 404, path
+        error = resp.json()["error"]
+        assert error["message"], path
+        assert ("type" in resp.json()) == (dialect == "anthropic"), path
 
 
 def test_class7_cache_reads_reach_both_clients(env: GatewayEnv) -> None:

@@ -1,6 +1,7 @@
-"""The official SDKs through the gateway over the emulator: {OpenAI, Anthropic client} x
-{OpenAI, Anthropic upstream} x {stream, non-stream} x {text, thinking, tool call, parallel tool
-calls, tool loop}."""
+"""The official SDKs through the gateway over the emulator, on both upstreams: usage, the
+upstream model name, the billing block removed, and reasoning_content and tool results as Kimi
+receives them. The full matrix (every client x stream x scenario cell, final messages equal
+across upstreams) is tests/integration/test_gateway_equivalence.py."""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
 """One regression test per translation bug class of gateways.md (b).
 
-Classes 6 (billing header), 9 (count_tokens) and 10 (routes) live in the gateway, not here.
+Classes 6 (billing header), 9 (count_tokens) and 10 (routes) live in the gateway, not here: their
+regressions are tests/integration/test_gateway_regressions.py ``test_class6_...``, ``test_class9_...``
+and ``test_class10_...``, which also pins 7 and 12-15 end to end through the SDKs.
 """
 
 from __future__ import annotations
