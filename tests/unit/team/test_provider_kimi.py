@@ -8,6 +8,7 @@ import json
 import stat
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -105,7 +106,7 @@ def test_mcp_env_added_without_overwriting() -> None:
 
 
 def test_reply_in_transcript() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "_system_prompt", "content": "..."},
         {"role": "user", "content": "first"},
         {
@@ -122,6 +123,9 @@ def test_reply_in_transcript() -> None:
     ]
     assert reply_in_transcript(messages, 0) == "One."
     assert reply_in_transcript(messages, 1) is None  # still running: the tool result is last
-    done = [*messages, {"role": "assistant", "content": [{"type": "text", "text": "Two."}]}]
+    done: list[dict[str, Any]] = [
+        *messages,
+        {"role": "assistant", "content": [{"type": "text", "text": "Two."}]},
+    ]
     assert reply_in_transcript(done, 1) == "Two."
     assert reply_in_transcript(done, 2) is None
