@@ -112,6 +112,7 @@ def serve(
             allow_remote=allow_remote,
             model_map=rules,
             ledger=not no_ledger,
+            team=True,
         )
         return srv.build_gateway(settings, paths, environ, options)
 

@@ -46,7 +46,7 @@ from kimibridge.kimi.upstream import UpstreamReply, UpstreamStream
 from kimibridge.protocol.sse import SSEParser
 from kimibridge.protocol.usage import Usage
 
-__all__ = ["Gateway", "GatewayConfig", "Turn", "Upstream", "dumps"]
+__all__ = ["Extension", "Gateway", "GatewayConfig", "Turn", "Upstream", "dumps"]
 
 log = logging.getLogger("kimibridge.gateway")
 
@@ -57,6 +57,17 @@ _STREAM_FAULTS: Final[tuple[type[Exception], ...]] = (
     TranslationError,
     *SHAPE_ERRORS,
 )
+
+
+class Extension(Protocol):
+    """A part that lives as long as the gateway and serves the paths under ``prefix`` behind
+    the gateway's host check and local auth (``team.agent_mcp.TeamExtension``: /mcp/team)."""
+
+    prefix: str
+
+    async def start(self, gateway: Gateway) -> None: ...
+    async def stop(self) -> None: ...
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
 class Upstream(Protocol):
@@ -221,6 +232,7 @@ class Gateway:
         self.ledger = ledger
         self.events = events or EventBus()
         self._tasks: list[asyncio.Task[None]] = []
+        self.extensions: list[Extension] = []
         # (monotonic time, Kimi's /models data) for GET /v1/models
         self.catalog_cache: tuple[float, list[dict[str, Any]]] | None = None
         self.uploader = MediaUploader(self._upload)
@@ -286,8 +298,15 @@ class Gateway:
         if self.ledger is not None:
             self._tasks.append(asyncio.ensure_future(self.ledger.run(self.config.ledger_interval)))
         self._tasks.append(asyncio.ensure_future(self._load_catalog()))
+        for ext in self.extensions:
+            await ext.start(self)
 
     async def shutdown(self) -> None:
+        for ext in reversed(self.extensions):
+            try:
+                await ext.stop()
+            except Exception:
+                log.exception("stopping %s failed", ext.prefix)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -314,6 +333,10 @@ class Gateway:
 
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
+        for ext in self.extensions:
+            if path == ext.prefix or path.startswith(ext.prefix + "/"):
+                await ext(scope, receive, send)
+                return
         req = Request(scope, receive, path)
         dialect: Dialect = (
             "anthropic"

@@ -52,6 +52,8 @@ class BuildOptions:
     allow_remote: bool = False
     model_map: tuple[tuple[str, str], ...] = DEFAULT_MODEL_MAP
     ledger: bool = True
+    # The team supervisor and agent MCP server (/mcp/team) in this process (`serve` turns it on).
+    team: bool = False
 
 
 @dataclass(slots=True)
@@ -115,6 +117,10 @@ def build_gateway(
         ledger=ledger,
         events=EventBus(),
     )
+    if opts.team:
+        from kimibridge.team.agent_mcp import TeamExtension
+
+        gateway.extensions.append(TeamExtension(paths, env))
     return Built(gateway, base_url, settings.identity.preset, cleanups)
 
 
