@@ -5,10 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from kimibridge.kimi._locks import FlockLock
+from kimibridge.kimi.credentials import CredentialStore
 from kimibridge.testing import EmulatorHandle
 from tests.integration.cli_account_helpers import (
     GOOD_KEY,
@@ -104,3 +110,50 @@ def test_a_broken_credential_file_is_one_line_and_logout_removes_it() -> None:
     logout = kb("logout", env=env)
     assert logout.returncode == 0, logout.stderr
     assert not cred.exists()
+
+
+def _held_then_released(proc: subprocess.Popen[str], lock: FlockLock, path: Path) -> bool:
+    """Hold ``lock`` for a moment while ``proc`` runs: whether ``path`` existed meanwhile
+    (``proc`` still waiting); then release and let ``proc`` finish."""
+    try:
+        time.sleep(1.0)  # long enough for an unlocked CLI to have finished its write
+        assert proc.poll() is None, "the command did not wait for the lock"
+        existed = path.exists()
+    finally:
+        lock.release()
+    proc.communicate(timeout=60)
+    return existed
+
+
+def test_login_and_logout_wait_for_a_refresh_in_flight(kimi_emulator: EmulatorHandle) -> None:
+    """A running gateway refreshes under the store's lock; logout (and a new login) wait for it,
+    so a refresh finishing late cannot write the old login back over the user's choice."""
+    kimi_emulator.add_api_key(GOOD_KEY)
+    env = cli_env(kimi_emulator)
+    assert kb("login", "--api-key-stdin", env=env, input=GOOD_KEY).returncode == 0
+    store = CredentialStore(paths(env).credentials_file)
+
+    lock = store.lock()
+    lock.acquire(threading.Event())
+    logout = subprocess.Popen(
+        [sys.executable, "-m", "kimibridge", "logout"], env=env, text=True, stdout=subprocess.PIPE
+    )
+    assert _held_then_released(logout, lock, store.path)  # still there while locked
+    assert logout.returncode == 0 and not store.path.exists()
+
+    lock.acquire(threading.Event())
+    login = subprocess.Popen(
+        [sys.executable, "-m", "kimibridge", "login", "--api-key-stdin"],
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert login.stdin is not None
+    login.stdin.write(GOOD_KEY)
+    login.stdin.close()
+    login.stdin = None  # communicate() must not write again
+    assert not _held_then_released(login, lock, store.path)  # not written while locked
+    assert login.returncode == 0
+    stored = store.load()
+    assert stored is not None and stored.api_key == GOOD_KEY

@@ -131,7 +131,7 @@ def login_with_api_key(ctx: AccountContext, key: str, preset: str, *, from_env: 
         )
     except KimibridgeError as exc:
         _fail(f"{exc}; the key was not stored")
-    ctx.store.save(StoredLogin.api_key_login(key, region))
+    ctx.store.replace_login(StoredLogin.api_key_login(key, region))
     update_config_file(
         ctx.paths.config_file,
         {"sign_in": "api_key", "region": region, "sharing": None, "identity.preset": preset},
@@ -265,7 +265,7 @@ def login_with_oauth(
             _fail("sign-in cancelled; nothing was stored", 130)
         login = StoredLogin.own_oauth(token, region)
     endpoints = endpoints_for(ctx.settings, region)
-    ctx.store.save(login)
+    ctx.store.replace_login(login)
     update_config_file(
         ctx.paths.config_file,
         {

@@ -37,7 +37,8 @@ def logout() -> None:
         login = ctx.store.load()
     except ConfigError:  # an unreadable file is exactly what logout must be able to remove
         login = None
-    removed = ctx.store.delete()
+    # under the refresh lock, so a running gateway's refresh cannot write the login back
+    removed = ctx.store.remove_login() if ctx.store.path.exists() else False
     if ctx.paths.config_file.exists():
         update_config_file(ctx.paths.config_file, {"sign_in": None})
     if not removed:
