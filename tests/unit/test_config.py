@@ -214,6 +214,30 @@ def test_env_names_match_kimi_endpoints() -> None:
     assert config.ENV_OAUTH_HOST_LEGACY == endpoints.ENV_OAUTH_HOST_LEGACY
 
 
+def test_the_custom_identity_error_names_the_real_setting(tmp_path: Path) -> None:
+    """kimi.identity repeats the setting's key and env name in its messages: they must be the
+    ones config reads, and setting them there must satisfy the custom preset."""
+    from kimibridge import config
+    from kimibridge.kimi import identity
+
+    assert identity.CUSTOM_HEADERS_SETTING in config.KEYS
+    assert config.ENV_VARS[identity.CUSTOM_HEADERS_SETTING] == (identity.CUSTOM_HEADERS_ENV,)
+    with pytest.raises(ConfigError) as info:
+        identity.build_identity("custom", environ={})
+    assert f"[{identity.CUSTOM_HEADERS_SETTING}]" in str(info.value)
+    paths = Paths.from_env({"KIMIBRIDGE_HOME": str(tmp_path)})
+    section, _, key = identity.CUSTOM_HEADERS_SETTING.rpartition(".")
+    paths.config_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.config_file.write_text(
+        f'[{section}]\npreset = "custom"\n[{section}.{key}]\nX-Team = "blue"\n'
+    )
+    settings = Settings.load(paths, environ={})
+    built = identity.build_identity(
+        settings.identity.preset, custom_headers=settings.identity.custom_headers, environ={}
+    )
+    assert built.headers(identity.RequestKind.MODEL)["X-Team"] == "blue"
+
+
 def test_importing_config_stays_cheap() -> None:
     import subprocess
     import sys

@@ -362,10 +362,17 @@ _RESERVED_HEADERS: Final = frozenset(
 _TOKEN_RE: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
+# The setting and env var that hold the custom preset's headers; kimibridge.config owns both
+# (repeated here so this module need not import the config layer; a unit test checks they agree).
+CUSTOM_HEADERS_SETTING: Final = "identity.custom_headers"
+CUSTOM_HEADERS_ENV: Final = "KIMIBRIDGE_CUSTOM_HEADERS"
+
+
 def _checked_custom_headers(headers: Mapping[str, str]) -> dict[str, str]:
     if not headers:
         raise ConfigError(
-            "identity preset 'custom' needs headers: set [identity.headers] in the config file"
+            f"identity preset 'custom' needs headers: set [{CUSTOM_HEADERS_SETTING}] in the "
+            f"config file, or {CUSTOM_HEADERS_ENV} ('Name: Value' lines)"
         )
     checked: dict[str, str] = {}
     for name, value in headers.items():
@@ -427,7 +434,7 @@ PRESETS: Final[Mapping[PresetName, PresetSpec]] = {
         ),
         PresetSpec(
             "custom",
-            "sends the headers configured under [identity.headers]",
+            f"sends the headers configured under [{CUSTOM_HEADERS_SETTING}]",
             None,
             None,
             _custom_plans,
