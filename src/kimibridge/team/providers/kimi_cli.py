@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from kimibridge._fs import atomic_write, ensure_private_dir
 from kimibridge.harness.kimi import OVERRIDE_VARS, kimi_command, kimi_config_toml
+from kimibridge.team.mcp_entry import SERVER_NAME, agent_mcp_entry, team_tools_allowed
 from kimibridge.team.providers import (
     AGENT_ID_ENV,
     CAO_TERMINAL_ID_ENV,
@@ -36,13 +37,14 @@ from kimibridge.team.providers import (
     mcp_servers_for,
     write_launch_script,
 )
+from kimibridge.team.timeouts import MCP_TOOL_TIMEOUT_MS as TEAM_MCP_TOOL_TIMEOUT_MS
 
 __all__ = ["DEFAULT_MODEL", "MCP_TOOL_TIMEOUT_MS", "PROVIDER", "KimiCliProvider"]
 
 DEFAULT_MODEL: Final = "kimi-for-coding"
 # A handoff to another agent is one MCP tool call that lasts as long as that agent's turn;
-# kimi-cli's default (60 s) would cut it off.
-MCP_TOOL_TIMEOUT_MS: Final = 600_000
+# kimi-cli's default (60 s) would cut it off. Derived from the one team timeout (team.timeouts).
+MCP_TOOL_TIMEOUT_MS: Final = TEAM_MCP_TOOL_TIMEOUT_MS
 _INHERITED: Final = ("PATH", "HOME", "LANG", "LC_ALL", "USER")
 
 
@@ -74,8 +76,13 @@ class KimiCliProvider:
         )
         args = ["--config-file", str(config), "--agent-file", str(d / "agent.yaml")]
         args += ["--work-dir", str(ctx.project_dir)]
-        if ctx.profile.mcp_servers:
-            servers = mcp_servers_for(ctx.profile.mcp_servers, ctx.agent_id)
+        # The team server (handoff, assign, send_message) for profiles allowed to use it; a
+        # profile's own entry of that name wins.
+        team: dict[str, Any] = {}
+        if team_tools_allowed(ctx.profile.allowed_tools):
+            team[SERVER_NAME] = agent_mcp_entry(ctx.gateway_url, ctx.api_key, ctx.agent_id)
+        if team or ctx.profile.mcp_servers:
+            servers = mcp_servers_for({**team, **ctx.profile.mcp_servers}, ctx.agent_id)
             atomic_write(d / "mcp.json", json.dumps({"mcpServers": servers}, indent=2) + "\n")
             args += ["--mcp-config-file", str(d / "mcp.json")]
         if ctx.profile.auto_approve:
