@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -30,6 +30,7 @@ from kimibridge.errors import TeamError
 from kimibridge.gateway.types import Receive, Scope, Send
 from kimibridge.team.delivery import Terminal
 from kimibridge.team.inbox import Inbox
+from kimibridge.team.mcp_entry import MCP_PATH, SERVER_NAME, agent_mcp_entry
 from kimibridge.team.store import Agent, TeamStore, connect
 
 if TYPE_CHECKING:
@@ -42,24 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["MCP_PATH", "SERVER_NAME", "TeamExtension", "agent_mcp_entry", "build_mcp"]
 
 log = logging.getLogger("kimibridge.team")
-
-MCP_PATH: Final = "/mcp/team"
-SERVER_NAME: Final = "kimibridge-team"
-
-
-def agent_mcp_entry(gateway_url: str, api_key: str, agent_id: str) -> dict[str, object]:
-    """The harness MCP config entry for this server (kimi-cli / Claude Code ``mcpServers``
-    shape): the agent's own key authenticates it; the agent id rides along in ``env`` and a
-    header for tools that read them (the server itself trusts only the key)."""
-    from kimibridge.team.providers import AGENT_ID_ENV
-
-    return {
-        "url": gateway_url.rstrip("/") + MCP_PATH,
-        "transport": "http",
-        "type": "http",
-        "headers": {"Authorization": f"Bearer {api_key}", "X-Kimibridge-Agent": agent_id},
-        "env": {AGENT_ID_ENV: agent_id},
-    }
 
 
 def _label(ctx: Context[Any, Any]) -> str:

@@ -22,7 +22,7 @@ from kimibridge.kimi.endpoints import Endpoints
 from kimibridge.kimi.identity import build_identity
 from kimibridge.kimi.sources import ApiKeyTokenSource
 from kimibridge.kimi.upstream import KimiUpstream
-from kimibridge.team.agent_mcp import MCP_PATH, TeamExtension, agent_mcp_entry
+from kimibridge.team.agent_mcp import MCP_PATH, TeamExtension
 from kimibridge.team.inbox import Inbox
 from kimibridge.team.store import Agent, Team, TeamStore, connect
 from kimibridge.testing import EmulatorHandle
@@ -136,10 +136,3 @@ def test_no_key_no_mcp(team_gateway: TeamGateway) -> None:
             headers={"Accept": "application/json, text/event-stream"},
         )
     assert req.status_code == 401
-
-
-def test_entry_points_harnesses_at_the_gateway() -> None:
-    entry = agent_mcp_entry("http://127.0.0.1:9/", "kb-secret", "w1")
-    assert entry["url"] == "http://127.0.0.1:9/mcp/team"
-    assert entry["headers"] == {"Authorization": "Bearer kb-secret", "X-Kimibridge-Agent": "w1"}
-    assert entry["env"] == {"KIMIBRIDGE_AGENT_ID": "w1"}
