@@ -156,7 +156,9 @@ def list_agents(team: TeamOpt = None) -> None:
     async def refresh() -> list[Agent]:
         await rt.adopt(team)
         for agent in await rt.agents(team):
-            if agent.state == "running":
+            # An agent whose status the gateway keeps from the wire is not re-read from its
+            # screen here (the wire is the better witness; see team.wire_status).
+            if agent.state == "running" and agent.status_source != "wire":
                 await rt.poll(agent.id)
         return await rt.agents(team)
 
@@ -164,12 +166,18 @@ def list_agents(team: TeamOpt = None) -> None:
     if not agents:
         print("no agents; start one with `kimibridge team up <profile>`")
         return
+    from kimibridge.team.usage import usage_by_label
+
+    usage = usage_by_label(_paths())
     table = Table(box=None, pad_edge=False)
-    for column in ("AGENT", "TEAM", "PROFILE", "PROVIDER", "STATUS", "LAST ACTIVITY"):
+    columns = ("AGENT", "TEAM", "PROFILE", "PROVIDER", "STATUS", "SOURCE", "TOKENS", "CACHED")
+    for column in (*columns, "LAST ACTIVITY"):
         table.add_column(column)
     for a in agents:
         status = a.status if a.state == "running" else a.state
-        table.add_row(a.id, a.team, a.profile, a.provider, status, _ago(a.last_activity))
+        tokens, cached = usage.get(a.key_label, ("-", "-"))
+        row = (a.id, a.team, a.profile, a.provider, status, a.status_source, tokens, cached)
+        table.add_row(*row, _ago(a.last_activity))
     console.print(table)
 
 
@@ -275,6 +283,33 @@ def down(
     """Stop one agent, or every agent (of --team, else of all teams)."""
     stopped = _run(_runtime().down(agent_id, team=team))
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+@app.command()
+def inbox(
+    agent_id: Annotated[str, typer.Argument(metavar="AGENT")],
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many.")] = 50,
+) -> None:
+    """Messages to an agent, oldest first: pending ones and those already delivered."""
+    from rich.table import Table
+
+    from kimibridge.cli._output import console
+    from kimibridge.team.inbox import Inbox
+    from kimibridge.team.store import connect
+
+    box = Inbox(connect(_paths()))
+    messages = box.messages(agent_id, limit=limit)
+    if not messages:
+        print(f"no messages for {agent_id}")
+        return
+    table = Table(box=None, pad_edge=False)
+    for column in ("ID", "FROM", "STATE", "SENT", "DELIVERED", "TEXT"):
+        table.add_column(column)
+    for m in messages:
+        first = m.text.strip().splitlines()[0] if m.text.strip() else ""
+        text = first if len(first) <= 60 else first[:59] + "…"
+        table.add_row(str(m.id), m.sender, m.state, _ago(m.created_at), _ago(m.delivered_at), text)
+    console.print(table)
 
 
 @app.command()
