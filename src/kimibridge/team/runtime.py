@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -138,6 +139,8 @@ class TeamRuntime:
         keys = await self._db(LocalKeys.load_or_create, self.paths.config_dir)
         api_key = await self._db(keys.add, label)
         directory = agent_dir(self.paths, team, agent_id)
+        # A dir left by an earlier agent of this name holds its sessions: start clean.
+        await self._db(shutil.rmtree, directory, True)
         await self._db(ensure_private_dir, directory)
         ctx = LaunchContext(
             agent_id=agent_id,

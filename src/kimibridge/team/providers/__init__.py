@@ -68,7 +68,8 @@ class AgentProvider(Protocol):
         ...
 
     def transcript_inputs(self, agent_dir: Path) -> int | None:
-        """How many user inputs the harness's record holds (None: it keeps none we can read)."""
+        """How many user inputs the harness's record holds (0 before its first turn; None: the
+        harness keeps no record we can read)."""
         ...
 
 

@@ -111,9 +111,7 @@ class ClaudeCodeProvider:
         )
 
     def transcript_inputs(self, agent_dir: Path) -> int | None:
-        entries = _transcript(agent_dir)
-        if entries is None:
-            return None
+        entries = _transcript(agent_dir) or []  # none yet: the first turn creates it
         return sum(1 for e in entries if _is_input(e))
 
     def transcript_reply(self, agent_dir: Path, after_inputs: int) -> str | None:

@@ -108,9 +108,7 @@ class KimiCliProvider:
         )
 
     def transcript_inputs(self, agent_dir: Path) -> int | None:
-        messages = _transcript(agent_dir)
-        if messages is None:
-            return None
+        messages = _transcript(agent_dir) or []  # none yet: the first turn creates it
         return sum(1 for m in messages if m.get("role") == "user")
 
     def transcript_reply(self, agent_dir: Path, after_inputs: int) -> str | None:

@@ -1,4 +1,4 @@
-"""`kimibridge team` with the real kimi-cli 1.52 in real tmux, through `kimibridge serve --offline`.
+"""`kimibridge team` with real kimi-cli 1.52 and Claude Code 2.1.330 in real tmux, through `kimibridge serve --offline`.
 
 Everything runs as a user would run it: `serve --offline` and every `team` command are separate
 `python -m kimibridge` processes sharing one kimibridge home. The emulator inside `serve` is
@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients import kimi_cli_python, require_loopback_sandbox, require_tool
+from tests.clients import kimi_cli_python, npm_bin, require_loopback_sandbox, require_tool
 from tests.e2e.netns import UnixBridge, sandbox_argv
 
 pytestmark = pytest.mark.e2e
@@ -224,3 +224,33 @@ def test_team_kimi_agent_shell_turn_and_restart_mid_turn(team: Team) -> None:
     down = team.cli("team", "down")
     assert down.returncode == 0 and "developer" in down.stdout, down.stdout + down.stderr
     assert _sha(user_config) == before  # the user's kimi-cli config was never touched
+
+
+def test_team_claude_code_agent_long_reply(team: Team) -> None:
+    """The same contract for Claude Code: a Bash turn, then a reply taller than the screen."""
+    agents = team.project / ".kimibridge" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "coder.md").write_text(
+        "---\nname: coder\nprovider: claude_code\nmodel: kimi-for-coding\n"
+        "allowedTools: ['*']\n---\nYou write code.\n"
+    )
+    team.env["KIMIBRIDGE_CLAUDE_BIN"] = str(npm_bin("claude"))
+    up = team.cli("team", "up", "coder", "--wrap", json.dumps(team.wrap))
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert up.stdout.startswith("coder: idle"), up.stdout
+
+    long_answer = "\n\n".join(f"Paragraph {i:03d} of the scripted answer." for i in range(1, 81))
+    team.script(
+        [
+            {
+                "match": "write hello",
+                "tool_calls": [{"name": "bash", "arguments": {"command": "echo hello > cc.txt"}}],
+            },
+            {"text": long_answer},
+        ]
+    )
+    sent = team.cli("team", "send", "coder", "Please write hello into cc.txt", "--wait")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert sent.stdout.strip() == long_answer  # 160 lines: more than the 50-row screen
+    assert _statuses(sent.stderr, "coder") == ["idle", "busy", "completed"], sent.stderr
+    assert (team.project / "cc.txt").read_text() == "hello\n"
