@@ -67,17 +67,19 @@ def serve(
         bool, typer.Option("--stop", help="Stop the gateway running in the background.")
     ] = False,
 ) -> None:
-    from kimibridge.cli._output import error, warn
     from kimibridge.config import UNSET, Paths, Settings
-    from kimibridge.errors import ConfigError, NeedsLogin
-    from kimibridge.gateway import server as srv
-    from kimibridge.kimi.model_map import DEFAULT_MODEL_MAP, parse_model_map
 
     environ = dict(os.environ)
     paths = Paths.from_env(environ)
     if stop:
         _stop(paths)
         return
+
+    from kimibridge.cli._output import error, warn
+    from kimibridge.errors import ConfigError, NeedsLogin
+    from kimibridge.gateway import server as srv
+    from kimibridge.kimi.model_map import DEFAULT_MODEL_MAP, parse_model_map
+
     if upstream_protocol not in ("openai", "anthropic"):
         raise ConfigError(
             f"--upstream-protocol is {upstream_protocol!r}; expected openai or anthropic"
@@ -185,7 +187,7 @@ def _banner(built: Any, host: str, port: int, offline: bool, protocol: str) -> N
 def _stop(paths: Any) -> None:
     import signal
 
-    from kimibridge.gateway.server import read_pidfile
+    from kimibridge.gateway.pidfile import read_pidfile
 
     info = read_pidfile(paths)
     if info is None:

@@ -19,7 +19,6 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from kimibridge.config import Paths, Settings
@@ -27,6 +26,7 @@ from kimibridge.gateway.app import Gateway, GatewayConfig
 from kimibridge.gateway.events import EventBus
 from kimibridge.gateway.ledger import LEDGER_FILE_NAME, Ledger
 from kimibridge.gateway.local_auth import LocalKeys
+from kimibridge.gateway.pidfile import pidfile_path, read_pidfile, remove_pidfile, write_pidfile
 from kimibridge.gateway.types import Dialect
 from kimibridge.kimi.model_map import DEFAULT_MODEL_MAP, ModelMap
 
@@ -263,62 +263,3 @@ class GatewayThread:
 def running(gateway: Gateway) -> Iterator[str]:
     with GatewayThread(gateway) as url:
         yield url
-
-
-# ------------------------------------------------------------------------ background process
-
-PIDFILE_NAME = "gateway.json"
-
-
-def pidfile_path(paths: Paths) -> Path:
-    return paths.state_dir / PIDFILE_NAME
-
-
-def write_pidfile(paths: Paths, host: str, port: int, *, offline: bool) -> Path:
-    """Where a running gateway is: ``{pid, host, port, url, offline}`` (read by `run` and `--stop`)."""
-    import json
-
-    from kimibridge._fs import atomic_write
-
-    path = pidfile_path(paths)
-    shown = f"[{host}]" if ":" in host else host
-    info = {
-        "pid": os.getpid(),
-        "host": host,
-        "port": port,
-        "url": f"http://{shown}:{port}",
-        "offline": offline,
-    }
-    atomic_write(path, json.dumps(info) + "\n")
-    return path
-
-
-def read_pidfile(paths: Paths) -> dict[str, Any] | None:
-    """The running gateway's record, or None (no file, or its process is gone)."""
-    import json
-
-    path = pidfile_path(paths)
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        pid = int(info["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        path.unlink(missing_ok=True)
-        return None
-    except PermissionError:
-        pass
-    return info if isinstance(info, dict) else None
-
-
-def remove_pidfile(paths: Paths) -> None:
-    path = pidfile_path(paths)
-    try:
-        import json
-
-        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
-            path.unlink()
-    except (OSError, ValueError):
-        pass

@@ -38,8 +38,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal
 
-from aiohttp.http import SERVER_SOFTWARE as _AIOHTTP_DEFAULT_USER_AGENT
-
 from kimibridge.errors import ConfigError
 from kimibridge.kimi.versions import Versions, resolve_versions
 
@@ -333,8 +331,11 @@ def _kimibridge_plans(_: _Inputs) -> dict[RequestKind, _Plan]:
 def _kimi_cli_plans(inputs: _Inputs) -> dict[RequestKind, _Plan]:
     assert inputs.device_id is not None
     full = kimi_cli_headers(inputs.versions, inputs.facts, inputs.device_id)
-    # /models and /usages: only Authorization and the HTTP client's default User-Agent.
-    account = {"User-Agent": _AIOHTTP_DEFAULT_USER_AGENT}
+    # /models and /usages: only Authorization and the HTTP client's default User-Agent. Imported
+    # here: commands that never build this preset (or never talk HTTP) skip aiohttp's import.
+    from aiohttp.http import SERVER_SOFTWARE as aiohttp_default_user_agent
+
+    account = {"User-Agent": aiohttp_default_user_agent}
     return {
         RequestKind.MODEL: _Plan(full, _UserAgent.FIXED, tool_call_id=True),
         RequestKind.SERVICE: _Plan(full, _UserAgent.FIXED, tool_call_id=True),
