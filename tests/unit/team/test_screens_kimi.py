@@ -40,6 +40,7 @@ def _capture(name: str) -> str:
         # A frame caught mid-redraw (no input box drawn yet): not idle.
         ("12-between-steps-no-spinner", "unknown"),
         ("13-long-reply-scrollback", "idle"),
+        ("14-llm-error", "error"),
     ],
 )
 def test_status_of_real_screens(name: str, state: str) -> None:
@@ -57,6 +58,8 @@ def test_status_details() -> None:
     done = kimi_cli.read_status(_capture("04-idle-after-answer"))
     assert (done.turns, done.answered) == (1, True)
     assert kimi_cli.read_status(_capture("01-idle-startup")).turns == 0
+    error = kimi_cli.read_status(_capture("14-llm-error"))
+    assert error.detail.startswith("LLM provider error: Error code: 400")
 
 
 @pytest.mark.parametrize(
@@ -75,6 +78,7 @@ def test_status_details() -> None:
         ("01-idle-startup", None),
         ("03-busy-2", None),
         ("05-tool-using-shell", None),
+        ("14-llm-error", None),
     ],
 )
 def test_reply_of_real_screens(name: str, reply: str | None) -> None:
