@@ -20,7 +20,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["MCP_PATH", "SERVER_NAME", "TeamExtension", "agent_mcp_entry", "build_mcp"]
 
 log = logging.getLogger("kimibridge.team")
+
+WRAP_ENV: Final = "KIMIBRIDGE_TEAM_WRAP"
 
 
 def _label(ctx: Context[Any, Any]) -> str:
@@ -173,7 +175,7 @@ class TeamExtension:
         self.prefix = MCP_PATH
         self.paths = paths
         self.environ = dict(environ)
-        self.wrap = tuple(wrap)
+        self.wrap = tuple(wrap) or _wrap_from(self.environ)
         self.supervisor: Supervisor | None = None
         self.service: TeamService | None = None
         self.runtime: TeamRuntime | None = None
@@ -235,3 +237,18 @@ async def _screen_probe(tmux: Tmux, agent: Agent) -> tuple[str | None, bool]:
         return reader_for(agent.provider).read_status(capture).state, True
     except TeamError:
         return None, True
+
+
+def _wrap_from(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``KIMIBRIDGE_TEAM_WRAP`` (a JSON list): the argv prefix for every harness a handoff or
+    assign starts, as ``team up --wrap`` gives it for one agent (tests: a loopback sandbox)."""
+    raw = environ.get(WRAP_ENV)
+    if not raw:
+        return ()
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TeamError(f"{WRAP_ENV} must be a JSON list of strings")
+    return tuple(value)

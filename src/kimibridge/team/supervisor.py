@@ -44,7 +44,9 @@ TICK: Final = 1.0
 # After a delivery, the receiver should start a request within this time; if the wire shows
 # none (a harness that does not go through the gateway), the screen decides readiness again.
 REACTION_TIMEOUT: Final = 15.0
-READY: Final = frozenset({"idle", "completed"})
+# An agent whose last turn failed (its harness alive, back at its prompt) takes input too;
+# a dead harness is never ready (``alive``).
+READY: Final = frozenset({"idle", "completed", "error"})
 
 # The screen's verdict for an agent (``idle``/``busy``/``waiting``/``error``/``unknown``), and
 # whether its harness still runs; None when it cannot be read.
