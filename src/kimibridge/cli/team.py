@@ -89,6 +89,15 @@ def _ago(stamp: float | None) -> str:
     return f"{seconds // 3600}h ago"
 
 
+def _print_table(table: Any) -> None:
+    """A table on the terminal's width; piped or captured, never cut to 80 columns."""
+    from rich.console import Console
+
+    from kimibridge.cli._output import console
+
+    (console if console.is_terminal else Console(width=1000)).print(table)
+
+
 def _status_line(agent: Agent, detail: str = "") -> None:
     extra = f" ({detail})" if detail else ""
     print(f"{agent.id}: {agent.status}{extra}", file=sys.stderr, flush=True)
@@ -149,8 +158,6 @@ def list_agents(team: TeamOpt = None) -> None:
     """Agents with their profile, provider, status and last activity."""
     from rich.table import Table
 
-    from kimibridge.cli._output import console
-
     rt = _runtime()
 
     async def refresh() -> list[Agent]:
@@ -178,7 +185,7 @@ def list_agents(team: TeamOpt = None) -> None:
         tokens, cached = usage.get(a.key_label, ("-", "-"))
         row = (a.id, a.team, a.profile, a.provider, status, a.status_source, tokens, cached)
         table.add_row(*row, _ago(a.last_activity))
-    console.print(table)
+    _print_table(table)
 
 
 @app.command()
@@ -293,7 +300,6 @@ def inbox(
     """Messages to an agent, oldest first: pending ones and those already delivered."""
     from rich.table import Table
 
-    from kimibridge.cli._output import console
     from kimibridge.team.inbox import Inbox
     from kimibridge.team.store import connect
 
@@ -309,7 +315,7 @@ def inbox(
         first = m.text.strip().splitlines()[0] if m.text.strip() else ""
         text = first if len(first) <= 60 else first[:59] + "…"
         table.add_row(str(m.id), m.sender, m.state, _ago(m.created_at), _ago(m.delivered_at), text)
-    console.print(table)
+    _print_table(table)
 
 
 @app.command()
@@ -321,7 +327,6 @@ def profiles(
     """Agent profiles: project (.kimibridge/agents), user, built-in."""
     from rich.table import Table
 
-    from kimibridge.cli._output import console
     from kimibridge.team.profiles import list_profiles
 
     table = Table(box=None, pad_edge=False)
@@ -329,4 +334,4 @@ def profiles(
         table.add_column(column)
     for p in list_profiles(directory or Path.cwd(), _paths()):
         table.add_row(p.name, p.provider, p.origin, p.description)
-    console.print(table)
+    _print_table(table)
