@@ -16,11 +16,7 @@ import pytest
 from kimibridge.testing import EmulatorHandle
 from tests.integration.gateway_env import GatewayEnv, gateway_env
 
-pytestmark = [
-    pytest.mark.integration,
-    # kimi.upstream hands aiohttp the file as raw bytes; aiohttp warns above 1 MiB (reported)
-    pytest.mark.filterwarnings("ignore:Sending a large body directly:ResourceWarning"),
-]
+pytestmark = pytest.mark.integration
 
 BIG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + os.urandom(1_200_000)).decode()
 SMALL = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 100).decode()

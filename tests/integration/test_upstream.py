@@ -203,6 +203,16 @@ async def test_tool_routes_carry_bodies_and_tool_call_ids(kimi: EmulatorHandle) 
     assert files.headers["Content-Type"].startswith("multipart/form-data")
 
 
+async def test_a_large_upload_is_streamed_whole(kimi: EmulatorHandle) -> None:
+    """Above 1 MiB aiohttp warns (an error here) about raw bytes; the file goes as a stream."""
+    data = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 9000  # ~2.2 MiB
+    async with upstream(kimi) as up:
+        upload = await up.files(data, mime="video/mp4")
+    assert upload.json()["id"]
+    [sent] = [r for r in kimi.requests if r.path.endswith("/files")]
+    assert data in sent.body
+
+
 async def test_messages_forward_anthropic_headers(kimi: EmulatorHandle) -> None:
     caller = {**CALLER, "anthropic-version": "2023-06-01", "anthropic-beta": "foo-2025"}
     async with upstream(kimi) as up:

@@ -27,6 +27,7 @@ route URLs are built once.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import mimetypes
 from collections.abc import Callable, Mapping
@@ -276,7 +277,9 @@ class KimiUpstream:
         def form() -> aiohttp.FormData:  # a FormData can be sent once: one per attempt
             fd = aiohttp.FormData()
             fd.add_field("purpose", purpose)
-            fd.add_field("file", data, filename=name, content_type=mime)
+            # A file-like payload is streamed in chunks; raw bytes over 1 MiB make aiohttp warn
+            # that one write of the whole body could hold up the event loop.
+            fd.add_field("file", io.BytesIO(data), filename=name, content_type=mime)
             return fd
 
         response, path = await self._start("files", None, caller_headers, None, None, form)
