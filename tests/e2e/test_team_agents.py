@@ -26,6 +26,8 @@ from typing import Any
 
 import pytest
 
+from kimibridge.config import Paths
+from kimibridge.team.runtime import tmux_socket
 from tests.clients import kimi_cli_python, npm_bin, require_loopback_sandbox, require_tool
 from tests.e2e.netns import UnixBridge, sandbox_argv
 
@@ -220,6 +222,12 @@ def test_team_kimi_agent_shell_turn_and_restart_mid_turn(team: Team) -> None:
 
     logs = team.cli("team", "logs", "developer", "-n", "60")
     assert ANSWER_2 in logs.stdout
+
+    # A window that vanished behind kimibridge's back is marked gone, not silently lost.
+    socket = tmux_socket(Paths.from_env(team.env))
+    subprocess.run(["tmux", "-L", socket, "kill-window", "-t", "kb-e2e:developer"], check=True)
+    listed = team.cli("team", "ls")
+    assert re.search(r"developer\s+e2e\s+developer\s+kimi_cli\s+gone", listed.stdout), listed.stdout
 
     down = team.cli("team", "down")
     assert down.returncode == 0 and "developer" in down.stdout, down.stdout + down.stderr
