@@ -65,7 +65,7 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 def _gateway_url(paths: Paths, explicit: str | None) -> str:
     from kimibridge.errors import TeamError
-    from kimibridge.gateway.server import read_pidfile
+    from kimibridge.gateway.pidfile import read_pidfile
 
     if explicit:
         return explicit.rstrip("/")
