@@ -78,7 +78,7 @@ class EmulatorHandle:
 
     @property
     def stats(self) -> dict[str, Any]:
-        return self.emulator.platform.stats()
+        return self.emulator.stats()
 
     # -- levers -------------------------------------------------------------------------
 

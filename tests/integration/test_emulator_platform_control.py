@@ -194,3 +194,24 @@ async def test_bad_control_json(kimi_emulator: EmulatorHandle) -> None:
         s.post(f"{kimi_emulator.url}/_emulator/approve", data=b"{oops") as r,
     ):
         assert r.status == 400
+
+
+async def test_stats_include_the_model_half(kimi_emulator: EmulatorHandle) -> None:
+    """Scripted steps and prompt-cache counters are in /_emulator/stats next to the platform's."""
+    status, _ = await control(
+        kimi_emulator, "POST", "script", {"steps": [{"text": "one"}, {"text": "two"}]}
+    )
+    assert status == 200
+    kimi_emulator.add_api_key("sk-kimi-stats")
+    body = {"model": "kimi-for-coding", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": "Bearer sk-kimi-stats", "User-Agent": UA}
+    async with aiohttp.ClientSession() as s:
+        for _ in range(2):
+            async with s.post(
+                kimi_emulator.base_url + "/chat/completions", json=body, headers=headers
+            ) as r:
+                assert r.status == 200
+    _, stats = await control(kimi_emulator, "GET", "stats")
+    assert stats["pending_steps"] == 0 and stats["model_requests"] == 2
+    assert stats["cache_lookups"] == 2 and stats["cache_exact_hits"] == 1
+    assert stats == kimi_emulator.stats

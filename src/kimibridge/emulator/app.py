@@ -8,20 +8,27 @@ Two halves register their routes on one app:
 
 Request-scoped contract between them: for every model route the platform middleware has
 already authenticated the request, recorded it, and answered any status fault. It stores the
-fault still to apply (a stream fault, or None) in ``request["fault"]`` and the dialect in
-``request["dialect"]``.
+fault still to apply (a stream fault, or None) in ``request[FAULT_KEY]`` and the dialect in
+``request[DIALECT_KEY]``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-__all__ = ["Emulator", "EmulatorConfig", "build_app"]
+from kimibridge.emulator.errors import Dialect
+from kimibridge.emulator.faults import Fault
+
+__all__ = ["DIALECT_KEY", "FAULT_KEY", "Emulator", "EmulatorConfig", "build_app"]
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator")
+# The request-scoped contract between the two halves (see the module docstring).
+FAULT_KEY: web.RequestKey[Fault | None] = web.RequestKey("kimibridge.fault")
+DIALECT_KEY: web.RequestKey[Dialect] = web.RequestKey("kimibridge.dialect")
 
 
 @dataclass(slots=True)
@@ -52,6 +59,10 @@ class Emulator:
 
         self.platform = platform.PlatformState(self.config)
         self.model = model.ModelState(self.config)
+
+    def stats(self) -> dict[str, Any]:
+        """Both halves' counters in one flat mapping (their names do not overlap)."""
+        return {**self.platform.stats(), **self.model.stats()}
 
 
 def build_app(emulator: Emulator) -> web.Application:

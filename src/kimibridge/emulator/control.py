@@ -139,7 +139,7 @@ def control_routes(emulator: Emulator) -> list[web.RouteDef]:
         return web.json_response({"requests": []})
 
     async def stats(request: web.Request) -> web.Response:
-        return web.json_response(state.stats())
+        return web.json_response(emulator.stats())
 
     async def script(request: web.Request) -> web.Response:
         body = await _body(request)

@@ -3,7 +3,7 @@
 Routes: ``POST /coding/v1/chat/completions`` (OpenAI), ``POST /coding/v1/messages`` and
 ``POST /coding/v1/messages/count_tokens`` (Anthropic; any query string such as
 ``?beta=true`` is ignored). The platform middleware has already authenticated, recorded and
-answered status faults; ``request["fault"]`` may hold a stream fault for this request.
+answered status faults; ``request[FAULT_KEY]`` may hold a stream fault for this request.
 
 Per request: parse → dialect checks (Kimi-style 400s) → the next scenario step or the default
 directive → cache lookup on the canonical prompt → a ``sse.Reply`` → JSON or SSE frames, with
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from kimibridge.emulator import anthropic_messages, directive, openai_chat
+from kimibridge.emulator.app import FAULT_KEY
 from kimibridge.emulator.cache import PromptCache
 from kimibridge.emulator.errors import Dialect, error_response, fault_response
 from kimibridge.emulator.faults import STATUS_FAULTS, Fault, FaultKind
@@ -176,8 +177,8 @@ async def _pre_answer(
         await asyncio.sleep(fault.delay_s)
     if fault is not None and fault.kind in _STREAM_FAULTS:
         return fault
-    injected = request.get("fault")
-    return injected if isinstance(injected, Fault) and injected.kind in _STREAM_FAULTS else None
+    injected = request.get(FAULT_KEY)
+    return injected if injected is not None and injected.kind in _STREAM_FAULTS else None
 
 
 async def _send_json(

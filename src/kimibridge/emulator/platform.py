@@ -2,7 +2,7 @@
 
 The middleware here runs for every request and keeps the contract in ``app.py``: on model
 routes it has authenticated, recorded and applied latency and status faults before the model
-half's handler runs, and leaves ``request["fault"]`` / ``request["dialect"]`` for it.
+half's handler runs, and leaves ``request[FAULT_KEY]`` / ``request[DIALECT_KEY]`` for it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from kimibridge.emulator import errors
-from kimibridge.emulator.app import EmulatorConfig
+from kimibridge.emulator.app import DIALECT_KEY, FAULT_KEY, EmulatorConfig
 from kimibridge.emulator.auth import Gatekeeper, credential_from
 from kimibridge.emulator.faults import STATUS_FAULTS, Fault, FaultKind
 from kimibridge.emulator.oauth import OAuthState, oauth_routes
@@ -46,12 +46,6 @@ MODEL_ROUTES = (
     "/coding/v1/messages/count_tokens",
 )
 RECORD_KEY = web.RequestKey("kimibridge.recorded", RecordedRequest)
-
-# The app.py contract uses plain string keys (the model half reads ``request.get("fault")``);
-# aiohttp warns once per new str key and the test suite turns warnings into errors.
-_SEEN_STR_KEYS = getattr(web.BaseRequest, "_seen_str_keys", None)
-if isinstance(_SEEN_STR_KEYS, set):
-    _SEEN_STR_KEYS.update({"fault", "dialect"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -232,8 +226,8 @@ async def _admit_and_handle(
 
     if path in MODEL_ROUTES:
         state.usage.used += 1
-    request["fault"] = fault
-    request["dialect"] = dialect
+    request[FAULT_KEY] = fault
+    request[DIALECT_KEY] = dialect
     record.handler_started_at = time.monotonic()
     return await handler(request)
 
