@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -114,3 +115,30 @@ def test_key_commands(isolated_home: Path) -> None:
     assert added in kb("key", "list", "--reveal").stdout
     path = Path(kb("key", "path").stdout.strip())
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_offline_banner_try_line_works_as_pasted(isolated_home: Path) -> None:
+    """The README's main command prints one line a newcomer can paste into another terminal."""
+    if shutil.which("curl") is None or shutil.which("kimibridge") is None:
+        pytest.skip("needs curl and the kimibridge console script on PATH")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimibridge", "serve", "--offline", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+    )
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while "curl " not in line:
+            line = proc.stdout.readline()
+            assert line, f"no try line in the banner: {proc.stderr and proc.stderr.read()}"
+        done = subprocess.run(
+            ["bash", "-c", line.strip()], capture_output=True, text=True, timeout=30, check=True
+        )
+        answer = json.loads(done.stdout)
+        assert "emulator" in answer["choices"][0]["message"]["content"], done.stdout
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=20)

@@ -181,7 +181,19 @@ def _banner(built: Any, host: str, port: int, offline: bool, protocol: str) -> N
         f"  Anthropic base  {url}            (ANTHROPIC_BASE_URL)",
         f"  OpenAI base     {url}/v1         (OPENAI_BASE_URL)",
     ]
+    if offline:
+        lines += ["", "  Try it (another terminal):", f"    {try_command(url)}"]
     print("\n".join(lines), flush=True)
+
+
+def try_command(url: str) -> str:
+    """One copy-paste request through the gateway. The emulator, like Kimi, admits coding agents
+    only; ``kimibridge/`` is kimibridge's own honest User-Agent, which the emulator admits."""
+    body = '{"model":"kimi-for-coding","messages":[{"role":"user","content":"hi"}]}'
+    return (
+        f'curl -s {url}/v1/chat/completions -H "x-api-key: $(kimibridge key)" '
+        f"-A kimibridge/try -H 'content-type: application/json' -d '{body}'"
+    )
 
 
 def _stop(paths: Any) -> None:
