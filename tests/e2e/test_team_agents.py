@@ -262,3 +262,31 @@ def test_team_claude_code_agent_long_reply(team: Team) -> None:
     assert sent.stdout.strip() == long_answer  # 160 lines: more than the 50-row screen
     assert _statuses(sent.stderr, "coder") == ["idle", "busy", "completed"], sent.stderr
     assert (team.project / "cc.txt").read_text() == "hello\n"
+
+
+def test_team_agent_without_auto_approval_waits_for_the_user(team: Team) -> None:
+    """The built-in reviewer may not approve tools itself: kimi-cli's approval box is reported as
+    waiting, nothing answers it for the user, and the turn completes once the user approves."""
+    up = team.cli("team", "up", "reviewer", "--team", "rv", "--wrap", json.dumps(team.wrap))
+    assert up.returncode == 0, up.stdout + up.stderr
+    team.script(
+        [
+            {
+                "match": "list files",
+                "tool_calls": [{"name": "shell", "arguments": {"command": "ls > listing.txt"}}],
+            },
+            {"text": "Reviewed: nothing to change."},
+        ]
+    )
+    sent = team.cli("team", "send", "reviewer", "Please list files", "--wait")
+    assert sent.returncode == 1, sent.stdout + sent.stderr
+    assert "waiting for an approval" in sent.stderr
+    assert _statuses(sent.stderr, "reviewer")[-1] == "waiting"
+    assert not (team.project / "listing.txt").exists()
+
+    socket = tmux_socket(Paths.from_env(team.env))
+    subprocess.run(["tmux", "-L", socket, "send-keys", "-t", "kb-rv:reviewer", "1"], check=True)
+    done = team.cli("team", "reply", "reviewer", "--wait")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.strip() == "Reviewed: nothing to change."
+    assert (team.project / "listing.txt").exists()

@@ -245,7 +245,8 @@ def reply(
     ] = False,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
 ) -> None:
-    """Print the agent's last reply (waiting for a turn in progress with --wait)."""
+    """Print the agent's last reply (with --wait, after the turn in progress, approvals
+    included)."""
     from kimibridge.errors import TeamError
 
     rt = _runtime()
@@ -254,7 +255,12 @@ def reply(
         await rt.adopt()
         agent = await rt.agent(agent_id)
         if wait and agent.turn_active:
-            agent = await rt.wait(agent.id, within=timeout, on_change=lambda a: _status_line(a))
+            agent = await rt.wait(
+                agent.id,
+                within=timeout,
+                on_change=lambda a: _status_line(a),
+                through_approvals=True,  # the user may answer it in `team attach`
+            )
             if agent.status != "completed":
                 _finish(agent)
         return agent, await rt.reply(agent.id)

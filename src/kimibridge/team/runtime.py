@@ -349,13 +349,15 @@ class TeamRuntime:
         within: float | None = None,
         on_status: StatusHook | None = None,
         on_change: Callable[[Agent], Awaitable[None] | None] | None = None,
+        through_approvals: bool = False,
     ) -> Agent:
         """Poll until the turn in progress ends: ``completed``, ``error``, the agent is gone, or
-        it waits for an approval it may not answer itself. Without a turn in progress, returns
-        at once. After ``within`` seconds, ``TeamError``."""
+        it waits for an approval it may not answer itself (unless ``through_approvals``: then
+        keep waiting for the user to answer it). Without a turn in progress, returns at once.
+        After ``within`` seconds, ``TeamError``."""
         try:
             async with asyncio.timeout(within):
-                return await self._watch(agent_id, on_status, on_change)
+                return await self._watch(agent_id, on_status, on_change, through_approvals)
         except TimeoutError:
             agent = await self.agent(agent_id)
             raise TeamError(
@@ -367,6 +369,7 @@ class TeamRuntime:
         agent_id: str,
         on_status: StatusHook | None,
         on_change: Callable[[Agent], Awaitable[None] | None] | None,
+        through_approvals: bool,
     ) -> Agent:
         last: str | None = None
         while True:
@@ -379,7 +382,9 @@ class TeamRuntime:
                         await result
             if agent.state == "gone" or not agent.turn_active:
                 return agent
-            if agent.status == "error" or (agent.status == "waiting" and not agent.auto_approve):
+            if agent.status == "error":
+                return agent
+            if agent.status == "waiting" and not (agent.auto_approve or through_approvals):
                 return agent
             await asyncio.sleep(self.poll_interval)
 
