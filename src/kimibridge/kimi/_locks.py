@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import random
 import threading
@@ -24,7 +23,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
-from kimibridge.errors import AuthError
+from kimibridge.errors import AuthError, ConfigError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): say so when a lock is first needed, not on import
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["DirLock", "FlockLock", "LockTimeout", "SyncLock", "hold"]
 
@@ -68,6 +72,11 @@ class FlockLock:
         self._fd: int | None = None
 
     def acquire(self, cancel: threading.Event) -> None:
+        if fcntl is None:
+            raise ConfigError(
+                f"cannot lock {self.path}: kimibridge's credential locks need flock, which this "
+                "platform lacks; run kimibridge on Linux or macOS (or in WSL)"
+            )
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
         deadline = time.monotonic() + self.timeout

@@ -101,3 +101,25 @@ async def test_cancelled_wait_releases_a_lock_acquired_late(tmp_path: Path) -> N
     again = DirLock(tmp_path / "k.lock", timeout=5.0)
     again.acquire(threading.Event())  # nobody kept it
     again.release()
+
+
+def test_without_fcntl_importing_works_and_locking_says_why(tmp_path: Path) -> None:
+    """On a platform without fcntl (Windows) the kimi modules still import; taking a credential
+    lock is one clear ConfigError instead of an ImportError from an unrelated import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, threading, pathlib\n"
+        "sys.modules['fcntl'] = None  # what `import fcntl` finds on Windows: ImportError\n"
+        "import kimibridge.kimi.credentials as c\n"
+        "from kimibridge.errors import ConfigError\n"
+        f"store = c.CredentialStore(pathlib.Path({str(tmp_path / 'credentials.json')!r}))\n"
+        "try:\n"
+        "    store.lock().acquire(threading.Event())\n"
+        "except ConfigError as exc:\n"
+        "    print('CONFIG', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("CONFIG cannot lock"), out.stdout + out.stderr
+    assert "Linux or macOS" in out.stdout
