@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from kimibridge._fs import atomic_write, ensure_private_dir
 from kimibridge.errors import TeamError
+from kimibridge.team.mcp_entry import SERVER_NAME, agent_mcp_entry, team_tools_allowed
 from kimibridge.team.providers import (
     AGENT_ID_ENV,
     CAO_TERMINAL_ID_ENV,
@@ -28,6 +29,7 @@ from kimibridge.team.providers import (
     mcp_servers_for,
     write_launch_script,
 )
+from kimibridge.team.timeouts import MCP_TOOL_TIMEOUT_MS
 
 __all__ = [
     "ENV_CLAUDE_BIN",
@@ -72,7 +74,11 @@ class ClaudeCodeProvider:
             json.dumps(claude_config(ctx.api_key, ctx.project_dir), indent=2) + "\n",
         )
         atomic_write(d / "system.md", ctx.profile.prompt)
-        servers = mcp_servers_for(ctx.profile.mcp_servers, ctx.agent_id)
+        # The team server (handoff, assign, send_message) for profiles allowed to use it.
+        team: dict[str, Any] = {}
+        if team_tools_allowed(ctx.profile.allowed_tools):
+            team[SERVER_NAME] = agent_mcp_entry(ctx.gateway_url, ctx.api_key, ctx.agent_id)
+        servers = mcp_servers_for({**team, **ctx.profile.mcp_servers}, ctx.agent_id)
         atomic_write(d / "mcp.json", json.dumps({"mcpServers": servers}, indent=2) + "\n")
         args = [
             "--append-system-prompt-file",
@@ -97,6 +103,8 @@ class ClaudeCodeProvider:
                 "DISABLE_ERROR_REPORTING": "1",
                 "DISABLE_AUTOUPDATER": "1",
                 "TERM": "xterm-256color",
+                # A handoff is one tool call as long as the worker's turn (team.timeouts).
+                "MCP_TOOL_TIMEOUT": str(MCP_TOOL_TIMEOUT_MS),
                 AGENT_ID_ENV: ctx.agent_id,
                 CAO_TERMINAL_ID_ENV: ctx.agent_id,
             }
