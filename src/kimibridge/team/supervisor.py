@@ -96,6 +96,9 @@ class Supervisor:
         self._changed = asyncio.Condition()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
+        # Called (on the loop, must not block) whenever an agent's combined status changes:
+        # benchmarks time completions with it.
+        self.observers: list[Callable[[AgentTrack], None]] = []
 
     # ---------------------------------------------------------------------------- lifecycle
 
@@ -218,6 +221,8 @@ class Supervisor:
             ):
                 track.combined = combined
                 changed = True
+                for observer in self.observers:
+                    observer(track)
                 await self._store_status(track)
         if changed:
             async with self._changed:
