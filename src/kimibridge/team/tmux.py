@@ -92,23 +92,29 @@ class Tmux:
         """Start ``command`` in a new window (and the session, if new); returns its pane."""
         env_args = [a for k, v in (env or {}).items() for a in ("-e", f"{k}={v}")]
         fmt = ["-P", "-F", _FIELDS]
+        # Server-wide options first, in the same tmux call: they must hold before the pane
+        # exists (a harness that dies at once must leave its pane; history is per pane).
+        setup = [
+            "-f", "/dev/null", "start-server", ";",
+            "set-option", "-g", "history-limit", str(HISTORY_LIMIT), ";",
+            "set-option", "-g", "remain-on-exit", "on", ";",
+        ]  # fmt: skip
         if await self.has_session(session):
             out = await self.run(
-                "new-window", "-d", *fmt, "-t", f"={session}:", "-n", window, "-c", cwd,
-                *env_args, *command,
+                *setup, "new-window", "-d", *fmt, "-t", f"={session}:", "-n", window,
+                "-c", cwd, *env_args, *command,
             )  # fmt: skip
         else:
             out = await self.run(
-                "-f", "/dev/null", "start-server", ";",
-                "set-option", "-g", "history-limit", str(HISTORY_LIMIT), ";",
-                "new-session", "-d", *fmt, "-s", session, "-n", window, "-x", str(width),
-                "-y", str(height), "-c", cwd, *env_args, *command,
+                *setup, "new-session", "-d", *fmt, "-s", session, "-n", window,
+                "-x", str(width), "-y", str(height), "-c", cwd, *env_args, *command,
             )  # fmt: skip
         pane = _parse_pane(out.strip().splitlines()[-1])
         target = pane.pane_id
-        await self.run("set-option", "-w", "-t", target, "window-size", "manual")
-        await self.run("set-option", "-w", "-t", target, "remain-on-exit", "on")
-        await self.run("resize-window", "-t", target, "-x", str(width), "-y", str(height))
+        await self.run(
+            "set-option", "-w", "-t", target, "window-size", "manual", ";",
+            "resize-window", "-t", target, "-x", str(width), "-y", str(height),
+        )  # fmt: skip
         return pane
 
     async def panes(self, session: str) -> list[Pane]:

@@ -33,6 +33,7 @@ import yaml
 
 from kimibridge.config import Paths
 from kimibridge.errors import TeamError
+from kimibridge.team.providers import PROVIDERS as _REGISTRY
 
 __all__ = [
     "PROVIDERS",
@@ -43,7 +44,7 @@ __all__ = [
     "profile_dirs",
 ]
 
-PROVIDERS: Final = ("kimi_cli", "claude_code")
+PROVIDERS: Final = tuple(_REGISTRY)  # the provider registry's names
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 Origin = Literal["project", "user", "builtin"]
 
@@ -87,8 +88,8 @@ def parse_profile(text: str, *, source: str, origin: Origin = "builtin") -> Prof
     if not isinstance(description, str):
         raise bad("`description` must be text")
     provider = meta.get("provider") or "kimi_cli"
-    if provider not in PROVIDERS:
-        raise bad(f"provider {provider!r} is not one of {', '.join(PROVIDERS)}")
+    if provider not in _REGISTRY:  # looked up now: tests and plugins may register more
+        raise bad(f"provider {provider!r} is not one of {', '.join(_REGISTRY)}")
     model = meta.get("model")
     if model is not None and not isinstance(model, str):
         raise bad("`model` must be text")

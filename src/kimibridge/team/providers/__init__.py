@@ -15,11 +15,13 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from kimibridge._fs import atomic_write
 from kimibridge.errors import TeamError
-from kimibridge.team.profiles import Profile
+
+if TYPE_CHECKING:
+    from kimibridge.team.profiles import Profile
 
 __all__ = [
     "AGENT_ID_ENV",
