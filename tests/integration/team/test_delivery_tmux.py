@@ -30,14 +30,18 @@ async def tmux() -> AsyncIterator[Tmux]:
     await t.run("kill-server", check=False)
 
 
-async def _lines(path: Path, count: int) -> list[str]:
-    for _ in range(200):
-        if path.exists():
-            lines = path.read_text().splitlines()
-            if len(lines) >= count:
-                return lines
-        await asyncio.sleep(0.05)
+def _read(path: Path) -> list[str]:
     return path.read_text().splitlines() if path.exists() else []
+
+
+async def _lines(path: Path, count: int) -> list[str]:
+    lines: list[str] = []
+    for _ in range(200):
+        lines = await asyncio.to_thread(_read, path)
+        if len(lines) >= count:
+            break
+        await asyncio.sleep(0.05)
+    return lines
 
 
 async def _receiver(tmux: Tmux, tmp_path: Path) -> tuple[str, Path]:
