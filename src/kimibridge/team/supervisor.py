@@ -96,6 +96,7 @@ class Supervisor:
         self._changed = asyncio.Condition()
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
+        self._probe_task: asyncio.Task[None] | None = None
         # Called (on the loop, must not block) whenever an agent's combined status changes:
         # benchmarks time completions with it.
         self.observers: list[Callable[[AgentTrack], None]] = []
@@ -106,13 +107,16 @@ class Supervisor:
         await self.refresh()
         await self.deliverer.recover()
         self._task = asyncio.ensure_future(self._run())
+        if self.screen is not None:
+            self._probe_task = asyncio.ensure_future(self._probe_loop())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._probe_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._probe_task = None
         if self._sub is not None:
             self._sub.close()
             self._sub = None
@@ -208,11 +212,6 @@ class Supervisor:
         changed = False
         for track in list(self.tracks.values()):
             wire = track.wire.status(now)
-            if self.screen is not None and now - track.screen_at >= self.tick:
-                # At most once a tick per agent (a capture is a tmux subprocess): the screen
-                # only adds approvals, dead panes and agents the wire has not seen.
-                track.screen_at = now
-                track.screen, track.alive = await self.screen(track.agent)
             combined = combine(wire, track.screen, harness_alive=track.alive)
             if combined != track.combined or (
                 combined.status == "completed"
@@ -227,6 +226,27 @@ class Supervisor:
         if changed:
             async with self._changed:
                 self._changed.notify_all()
+
+    async def probe_screens(self) -> None:
+        """Read every agent's screen once (the screen only adds approvals, dead panes and
+        agents the wire has not seen). Its own task, once a tick: tmux subprocesses never delay
+        what the wire says."""
+        if self.screen is None:
+            return
+        for track in list(self.tracks.values()):
+            track.screen, track.alive = await self.screen(track.agent)
+            track.screen_at = self.clock()
+
+    async def _probe_loop(self) -> None:
+        while True:
+            try:
+                await self.probe_screens()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed capture must not end the probing
+                log.exception("team screen probe failed")
+            self._wake.set()
+            await asyncio.sleep(self.tick)
 
     async def _store_status(self, track: AgentTrack) -> None:
         changes: dict[str, object] = {

@@ -124,6 +124,7 @@ async def test_screen_decides_where_the_wire_is_silent(tmp_path: Path) -> None:
     await sup.refresh()
     inbox.enqueue("w1", "sup", "hello sup")
     inbox.enqueue("sup", "w1", "hello w1")
+    await sup.probe_screens()
     await sup.evaluate()
     await sup.deliver_due()
     assert (store.agent("sup").status, store.agent("sup").status_source) == ("idle", "screen")  # type: ignore[union-attr]
@@ -131,7 +132,7 @@ async def test_screen_decides_where_the_wire_is_silent(tmp_path: Path) -> None:
     assert _ids(tmux, "%sup") == [1]
     assert _ids(tmux, "%w1") == []  # an approval prompt is not a place to paste into
     screens["w1"] = ("busy", False)  # the harness died
-    clock.now += 2
+    await sup.probe_screens()
     await sup.evaluate()
     assert store.agent("w1").status == "error"  # type: ignore[union-attr]
 
