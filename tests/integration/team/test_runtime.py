@@ -109,6 +109,6 @@ async def test_a_harness_that_dies_at_start_is_one_clear_error(
             team="t2",
             project_dir=tmp_path / "project",
             gateway_url="http://127.0.0.1:9",
-            wrap=["sh", "-c", 'echo die | "$0" "$@"'],
+            wrap=["sh", "-c", "echo 'fatal: told to die'; exit 3"],  # never draws its screen
             ready_timeout=20,
         )
