@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import secrets
 import socket
@@ -206,6 +207,11 @@ def serve_foreground(gateway: Gateway, sock: socket.socket, *, log_level: str = 
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
+    # Everything imported and built so far lives as long as the process: move it out of the
+    # collector's reach, so a full collection scans only what requests allocate (it otherwise
+    # walks ~100k long-lived objects, tens of ms, every few hundred requests).
+    gc.collect()
+    gc.freeze()
     _Server(_uvicorn_config(gateway, log_level)).run(sockets=[sock])
 
 
