@@ -34,7 +34,13 @@ from kimibridge.gateway.events import EventBus, Subscription, TurnEvent
 from kimibridge.team.delivery import Deliverer, Terminal
 from kimibridge.team.inbox import Inbox
 from kimibridge.team.store import Agent, TeamStore
-from kimibridge.team.wire_status import DEFAULT_SETTLE, Combined, WireStatus, combine
+from kimibridge.team.wire_status import (
+    DEFAULT_RETRY_GRACE,
+    DEFAULT_SETTLE,
+    Combined,
+    WireStatus,
+    combine,
+)
 
 __all__ = ["AgentTrack", "ScreenProbe", "Supervisor"]
 
@@ -79,6 +85,7 @@ class Supervisor:
         screen: ScreenProbe | None = None,
         clock: Callable[[], float] = time.time,
         settle: float = DEFAULT_SETTLE,
+        retry_grace: float = DEFAULT_RETRY_GRACE,
         tick: float = TICK,
     ) -> None:
         self.bus = bus
@@ -88,6 +95,7 @@ class Supervisor:
         self.screen = screen
         self.clock = clock
         self.settle = settle
+        self.retry_grace = retry_grace
         self.tick = tick
         self.tracks: dict[str, AgentTrack] = {}  # by agent id
         self._by_label: dict[str, str] = {}  # key label -> agent id
@@ -178,7 +186,9 @@ class Supervisor:
         for agent in live.values():
             track = self.tracks.get(agent.id)
             if track is None:
-                self.tracks[agent.id] = AgentTrack(agent, WireStatus(settle=self.settle))
+                self.tracks[agent.id] = AgentTrack(
+                    agent, WireStatus(settle=self.settle, retry_grace=self.retry_grace)
+                )
             else:
                 track.agent = agent
         self._by_label = {t.agent.key_label: a for a, t in self.tracks.items()}
