@@ -30,6 +30,9 @@ async def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[T
     (project / ".kimibridge" / "agents" / "echo.md").write_text(
         "---\nname: echo\nprovider: fake_tui\n---\nEcho.\n"
     )
+    (project / ".kimibridge" / "agents" / "trusted.md").write_text(
+        "---\nname: trusted\nprovider: fake_tui\nautoApprove: true\n---\nEcho.\n"
+    )
     paths = Paths(config_dir=tmp_path / "cfg", state_dir=tmp_path / "state")
     runtime = TeamRuntime(paths, {"PATH": "/usr/bin:/bin"}, poll_interval=0.1)
     yield runtime
@@ -37,9 +40,11 @@ async def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[T
     runtime.close()
 
 
-async def _up(rt: TeamRuntime, tmp_path: Path, name: str | None = None) -> Agent:
+async def _up(
+    rt: TeamRuntime, tmp_path: Path, name: str | None = None, profile: str = "echo"
+) -> Agent:
     return await rt.up(
-        "echo",
+        profile,
         team="t1",
         name=name,
         project_dir=tmp_path / "project",
@@ -112,3 +117,23 @@ async def test_a_harness_that_dies_at_start_is_one_clear_error(
             wrap=["sh", "-c", "echo 'fatal: told to die'; exit 3"],  # never draws its screen
             ready_timeout=20,
         )
+
+
+async def test_approvals_are_answered_only_when_the_profile_allows(
+    rt: TeamRuntime, tmp_path: Path
+) -> None:
+    cautious = await _up(rt, tmp_path)
+    await rt.send_text(cautious.id, "ask first")
+    waiting = await rt.wait(cautious.id, within=20)
+    assert (waiting.status, waiting.turn_active) == ("waiting", True)
+    await asyncio.sleep(1)  # nobody answers it for the user
+    assert (await rt.screen_status(cautious.id)).state == "waiting"
+    await rt.tmux.send_keys(cautious.pane_id or "", "1")  # the user approves
+    done = await rt.wait(cautious.id, within=20, through_approvals=True)
+    assert done.last_reply == "echo: ask first\nsecond line"
+
+    trusted = await _up(rt, tmp_path, profile="trusted")
+    assert trusted.auto_approve
+    await rt.send_text(trusted.id, "ask again")
+    done = await rt.wait(trusted.id, within=20)
+    assert (done.status, done.last_reply) == ("completed", "echo: ask again\nsecond line")
