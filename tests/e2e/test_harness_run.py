@@ -8,12 +8,22 @@ reaches the emulator), with an honest User-Agent naming the agent.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 
+import kimibridge
+from kimibridge.gateway.local_auth import LocalKeys
 from kimibridge.harness import kimi, opencode, pi
 from kimibridge.harness.kimi_models import harness_models
 from kimibridge.testing import EmulatorHandle
@@ -42,6 +52,21 @@ TOOL_RESULT = {
 USER_AGENT = {"pi": "pi/0.73.1", "opencode": "opencode/1.18.33 ", "kimi": "KimiCLI/1.52.0"}
 
 
+class Gateway(Protocol):
+    """Where a harness is pointed: the gateway's root URL and a local key."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Running:
+    url: str
+    key: str
+
+
 @pytest.fixture
 def gw(kimi_emulator: EmulatorHandle, tmp_path: Path) -> Iterator[GatewayEnv]:
     # The default identity with an API key: each agent's own User-Agent goes upstream, and the
@@ -58,7 +83,7 @@ def _args(harness: str, prompt: str) -> list[str]:
     return ["--print", "--output-format", "stream-json", "-p", prompt]
 
 
-def _launch(harness: str, gw: GatewayEnv, root: Path, prompt: str) -> AgentCommand:
+def _launch(harness: str, gw: Gateway, root: Path, prompt: str) -> AgentCommand:
     home, work = root / f"{harness}-home", root / f"{harness}-work"
     home.mkdir()
     work.mkdir()
@@ -157,3 +182,77 @@ def test_tool_round_trip(harness: str, gw: GatewayEnv, tmp_path: Path) -> None:
     assert TOOL_RESULT[harness] in results, json.dumps(bodies)[-2000:]
     assert _final_text(harness, result) == f"Tool result: {TOOL_RESULT[harness]}"
     assert all(r.headers.get("User-Agent", "").startswith(USER_AGENT[harness]) for r in _chat(gw))
+
+
+# ----------------------------------------------------------------------- a background serve --offline
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _product_env(home: Path, port: int) -> dict[str, str]:
+    """The environment of a kimibridge subprocess: this checkout's code, a private home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIMI", "ANTHROPIC", "OPENAI"))}
+    env.update(
+        {
+            "PYTHONPATH": str(Path(kimibridge.__file__).resolve().parents[1]),
+            "PYTHONUNBUFFERED": "1",
+            "KIMIBRIDGE_HOME": str(home),
+            "KIMIBRIDGE_PORT": str(port),
+            "HOME": str(home.parent),
+        }
+    )
+    return env
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> Iterator[Gateway]:
+    """``kimibridge serve --offline`` as its own process; ``kimi`` is None (its emulator is inside)."""
+    home = tmp_path / "kb-home"
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kimibridge", "serve", "--offline", "--no-ledger"],
+        env=_product_env(home, port),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=1) as reply:
+                    if json.load(reply).get("offline") is True:
+                        break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail((tmp_path / "serve.log").read_text())
+                time.sleep(0.1)
+        else:
+            pytest.fail("serve --offline did not become healthy")
+        key = LocalKeys.load_or_create(home).default
+        yield _Running(url, key)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.mark.parametrize("harness", HARNESSES)
+def test_tool_round_trip_against_serve_offline(
+    harness: str, offline: Gateway, tmp_path: Path
+) -> None:
+    # The built-in emulator refuses agents it does not know (403), as Kimi does: a clean round trip
+    # means the User-Agent the harness sends names a coding agent.
+    command = _launch(harness, offline, tmp_path, TOOL_PROMPT)
+    result = run_agent(command)
+    _assert_clean(result)
+    assert result.written == {"out.txt": b"hi\n"}, result.describe()
+    assert _final_text(harness, result) == f"Tool result: {TOOL_RESULT[harness]}"
