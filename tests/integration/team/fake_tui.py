@@ -6,12 +6,11 @@ approval box and goes on only after the key ``1``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import sys
 import termios
 import time
 import tty
+from collections.abc import Iterator
 
 history: list[str] = []
 APPROVAL = [
