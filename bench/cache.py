@@ -13,8 +13,9 @@ across dialects):
 Then the first request of a second session: by default a second real recording
 (`bench/fixtures/claude-session-C.jsonl`, made by `bench/record_claude_session.py`); with
 `--second derived`, one derived from the first session as Claude Code would start another (new
-session id, prompt and billing hash). Prints, per path, the share of the prompt read from cache within the session (requests
-after the first) and for the second session's first request. Asserts nothing.
+session id, prompt and billing hash). Prints, per path, the share of the prompt read from cache
+within the session (requests after the first) and for the second session's first request, and
+writes the table into docs/performance.md (``--no-docs`` to skip). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -145,6 +146,9 @@ def main() -> None:
     parser.add_argument(
         "--second", default=str(SECOND_SESSION), help="a JSONL recording, or 'derived'"
     )
+    parser.add_argument(
+        "--no-docs", action="store_true", help="Do not write the results into docs/performance.md."
+    )
     args = parser.parse_args()
     os.environ.setdefault("KIMIBRIDGE_HOME", tempfile.mkdtemp(prefix="kb-cache-home-"))
     requests = load(args.session)
@@ -154,12 +158,40 @@ def main() -> None:
         extra, second_name = load(Path(args.second))[0], Path(args.second).name
     print(f"session: {args.session.name}, {len(requests)} requests; second session: {second_name}")
     print(f"{'path':<12}{'within session (requests 2..n)':<34}{'second session, first request'}")
+    table: list[str] = []
     for name in ("direct", "kimibridge"):
         usages = replay(name, requests, extra)
         within, tokens = ratios(usages[1:-1])
         cross, cross_tokens = ratios(usages[-1:])
         print(
             f"{name:<12}{within:>6.1%} of {tokens:>9,} tokens{'':<10}{cross:>6.1%} of {cross_tokens:,} tokens"
+        )
+        path = "direct to Kimi's Anthropic side" if name == "direct" else "through kimibridge"
+        table.append(
+            f"| {path} | {within:.1%} of {tokens:,} prompt tokens read from cache "
+            f"| {cross:.1%} of {cross_tokens:,} |"
+        )
+    if not args.no_docs:
+        from _docs import machine_line, write_section
+
+        command = "python bench/cache.py " + " ".join(sys.argv[1:])
+        section = "cache" if args.session == DEFAULT_SESSION else "cache-" + args.session.stem
+        write_section(
+            section,
+            "\n".join(
+                [
+                    f"`{command.strip()}`",
+                    "",
+                    machine_line(),
+                    "",
+                    f"Session {args.session.name} ({len(requests)} requests), then the first "
+                    f"request of a second session ({second_name}).",
+                    "",
+                    "| path | within the session (requests 2..n) | second session, first request |",
+                    "|---|---|---|",
+                    *table,
+                ]
+            ),
         )
 
 

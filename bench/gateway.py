@@ -14,7 +14,7 @@ asks:
 
 "direct" is the same request straight to the emulator; requests ask for thinking off so both
 paths get the same answer. A request counts only with status 200 and a complete body.
-Prints a table; asserts nothing.
+Prints a table and writes it into docs/performance.md (``--no-docs`` to skip); asserts nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from _docs import write_section
 
 EMULATOR_KEY = "sk-kimi-emulator-local-key"
 UA = "kimibridge/bench"
@@ -136,7 +137,7 @@ def fmt(values: list[float]) -> str:
 
 async def measure(
     args: argparse.Namespace, direct: dict[str, Target], gw: dict[str, Target], gw_pid: int
-) -> None:
+) -> tuple[list[tuple[str, str, str, str, str]], list[str]]:
     bodies = {
         "openai": json.dumps(OPENAI_BODY).encode(),
         "anthropic": json.dumps(ANTHROPIC_BODY).encode(),
@@ -146,7 +147,7 @@ async def measure(
         "anthropic": json.dumps({**ANTHROPIC_BODY, "stream": True}).encode(),
     }
     connector = aiohttp.TCPConnector(limit=256)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[tuple[str, str, str, str, str]] = []
     async with aiohttp.ClientSession(connector=connector) as session:
         # warm both paths
         for t in (*direct.values(), *gw.values()):
@@ -172,7 +173,8 @@ async def measure(
                 d_vals.append(got[0])
                 g_vals.append(got[1])
                 over.append(got[1] - got[0])
-            rows.append((label, fmt(d_vals), fmt(g_vals), fmt(over)))
+            ratio = statistics.median(g_vals) / statistics.median(d_vals)
+            rows.append((label, fmt(d_vals), fmt(g_vals), fmt(over), f"{ratio:.2f}"))
 
         def lat_runner(
             q: float, stream: bool, dialect: str
@@ -220,16 +222,41 @@ async def measure(
         cpu_cross = (cpu_ms(gw_pid) - before) / len(lat)
 
     width = max(len(r[0]) for r in rows)
-    print(f"{'measure':<{width}}  {'direct':<26}{'gateway':<26}{'gateway - direct'}")
-    for label, d, g, o in rows:
-        print(f"{label:<{width}}  {d:<26}{g:<26}{o}")
-    print(
-        "* the direct column is the emulator's OpenAI side for the same prompt (Anthropic client, translated)."
-    )
-    print(
-        f"gateway CPU per request: OpenAI->OpenAI non-stream {cpu_openai:.3f} ms, Anthropic->OpenAI stream {cpu_cross:.3f} ms"
-    )
-    print("medians over rounds [min..max]; each cell one closed-loop phase of", args.seconds, "s")
+    print(f"{'measure':<{width}}  {'direct':<30}{'gateway':<30}{'gateway - direct':<30}ratio")
+    for label, d, g, o, ratio in rows:
+        print(f"{label:<{width}}  {d:<30}{g:<30}{o:<30}{ratio}")
+    notes = [
+        "* the direct column is the emulator's OpenAI side for the same prompt "
+        "(Anthropic client, translated).",
+        f"gateway CPU per request: OpenAI->OpenAI non-stream {cpu_openai:.3f} ms, "
+        f"Anthropic->OpenAI stream {cpu_cross:.3f} ms",
+        f"medians over {args.rounds} rounds [min..max]; each cell one closed-loop phase of "
+        f"{args.seconds} s; ratio = gateway / direct",
+    ]
+    print("\n".join(notes))
+    return rows, notes
+
+
+def markdown(
+    app: list[tuple[str, float]],
+    rows: list[tuple[str, str, str, str, str]],
+    notes: list[str],
+    command: str,
+) -> str:
+    from _docs import machine_line
+
+    lines = [f"`{command}`", "", machine_line(), ""]
+    lines += ["| gateway code per request (ASGI app, in-memory upstream) | µs |", "|---|---|"]
+    lines += [f"| {label} | {micros:.0f} |" for label, micros in app]
+    if rows:
+        lines += [
+            "",
+            "| measure | direct | gateway | gateway − direct | ratio |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [f"| {' | '.join(r)} |" for r in rows]
+        lines += ["", *[f"{n}  " for n in notes]]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------ the app alone
@@ -414,9 +441,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--app-only", action="store_true", help="Only the in-process app measure.")
+    parser.add_argument(
+        "--no-docs", action="store_true", help="Do not write the results into docs/performance.md."
+    )
     args = parser.parse_args()
+    command = "python bench/gateway.py " + " ".join(sys.argv[1:])
 
-    for label, micros in asyncio.run(app_only(3000)):
+    app = asyncio.run(app_only(3000))
+    for label, micros in app:
         print(f"gateway code per request, {label}: {micros:.0f} us (ASGI app, in-memory upstream)")
     if args.app_only:
         return
@@ -469,9 +501,11 @@ def main() -> None:
         try:
             import uvloop
 
-            uvloop.run(measure(args, direct, via, gw.pid))
+            rows, notes = uvloop.run(measure(args, direct, via, gw.pid))
         except ImportError:
-            asyncio.run(measure(args, direct, via, gw.pid))
+            rows, notes = asyncio.run(measure(args, direct, via, gw.pid))
+        if not args.no_docs:
+            write_section("gateway", markdown(app, rows, notes, command.strip()))
     finally:
         for proc in (gw, emu):
             proc.terminate()
