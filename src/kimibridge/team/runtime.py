@@ -430,6 +430,8 @@ class TeamRuntime:
             if not await self.agents(t):
                 await self.tmux.kill_session(session_name(t))
                 await self._db(self.store.remove_team, t)
+        if targets and not await self.agents():
+            await self.tmux.kill_server()  # no agent left: no server (and no stale socket)
         return [a.id for a in targets]
 
     async def _update(self, agent_id: str, **changes: Any) -> Agent:

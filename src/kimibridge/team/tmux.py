@@ -17,6 +17,8 @@ never touched. ``kimibridge team attach`` (or ``tmux -L <socket> attach -t kb-<t
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -150,9 +152,25 @@ class Tmux:
     async def kill_session(self, session: str) -> None:
         await self.run("kill-session", "-t", f"={session}", check=False)
 
+    def socket_path(self) -> str:
+        # Where tmux puts a -L socket: $TMUX_TMPDIR (from the environment the tmux client
+        # inherits, as tmux itself reads it) or /tmp, then tmux-<uid>/<name>.
+        base = os.environ.get("TMUX_TMPDIR") or "/tmp"
+        return os.path.join(base, f"tmux-{os.getuid()}", self.socket)
+
+    async def kill_server(self) -> None:
+        """Stop this tmux server and remove its socket file (tmux leaves it behind)."""
+        await self.run("kill-server", check=False)
+        await asyncio.to_thread(_unlink, self.socket_path())
+
     def attach_argv(self, session: str, window: str | None = None) -> list[str]:
         target = f"={session}" if window is None else f"={session}:{window}"
         return self.argv("attach-session", "-t", target)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _parse_pane(line: str) -> Pane:

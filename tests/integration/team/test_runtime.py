@@ -36,7 +36,7 @@ async def rt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[T
     paths = Paths(config_dir=tmp_path / "cfg", state_dir=tmp_path / "state")
     runtime = TeamRuntime(paths, {"PATH": "/usr/bin:/bin"}, poll_interval=0.1)
     yield runtime
-    await runtime.tmux.run("kill-server", check=False)
+    await runtime.tmux.kill_server()
     runtime.close()
 
 

@@ -20,7 +20,7 @@ async def tmux() -> AsyncIterator[Tmux]:
     require_tool("tmux")
     t = Tmux("kbtest-" + secrets.token_hex(4))
     yield t
-    await t.run("kill-server", check=False)
+    await t.kill_server()
 
 
 async def _until(predicate: Callable[[str], bool], tmux: Tmux, target: str) -> str:
