@@ -343,3 +343,51 @@ def _status(serve: Serve, agent: str = "receiver") -> str:
     out = serve.cli("team", "ls")
     m = re.search(rf"^{agent}\s+\S+\s+\S+\s+\S+\s+(\w+)", out.stdout, re.M)
     return m.group(1) if m else ""
+
+
+def test_a_handoff_cut_by_a_restart_still_answers_its_caller(serve: Serve) -> None:
+    """`serve` SIGKILLed while a supervisor waits on a handoff: the supervisor's tool call ends
+    with the connection, so the restarted `serve` sends the worker's answer to it as a message
+    (once) and stops the worker."""
+    serve.up("sup")
+    slow = {"name": "shell", "arguments": {"command": "sleep 8"}}
+    handoff = {"name": "handoff", "arguments": {"profile": "developer", "task": "Count slowly."}}
+    serve.script(
+        [
+            {"match": "please delegate slowly", "tool_calls": [handoff]},
+            {"match": "Count slowly", "tool_calls": [slow]},
+        ]
+    )
+    sent = serve.cli("team", "send", "sup", "please delegate slowly")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+
+    def worker_in_tool() -> bool:
+        return any(
+            m.get("role") == "user" and _text(m.get("content")).strip() == "Count slowly."
+            for messages in serve.model_requests()
+            for m in messages[-1:]
+        )
+
+    _until("the worker's first request", worker_in_tool)
+    time.sleep(1.5)  # its Shell tool runs now
+    serve.kill()
+    serve.start()
+    serve.script([{"match": "Count slowly", "text": WORKER_ANSWER}])
+
+    def answered() -> bool:
+        return any(
+            m.get("role") == "user" and WORKER_ANSWER in _text(m.get("content"))
+            for messages in serve.model_requests()
+            for m in messages
+        )
+
+    try:
+        _until("the worker's answer in the supervisor's input", answered)
+    except AssertionError:
+        for args in (("ls",), ("inbox", "sup"), ("logs", "sup", "-n", "30")):
+            out = serve.cli("team", *args)
+            print("$ team", *args, "\n", out.stdout, out.stderr)
+        raise
+    rows = serve.inbox("sup")
+    assert [(r[1], r[2]) for r in rows] == [("developer", "delivered")], rows
+    _until("the worker stopped", lambda: _status(serve, "developer") == "")

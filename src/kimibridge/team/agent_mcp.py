@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
@@ -207,6 +208,12 @@ class TeamExtension:
         await self._stack.enter_async_context(server.session_manager.run())
         await supervisor.start()
         self._stack.push_async_callback(supervisor.stop)
+        if not _another_gateway(self.paths):
+            interrupted = await _interrupt_dead_calls(runtime)
+            if interrupted:
+                log.info("interrupted team tool calls cut by a restart: %s", interrupted)
+            orphans = await service.recover_handoffs()
+            self._stack.push_async_callback(_cancel_all, orphans)
         self._stack.callback(runtime.close)
         self._stack.callback(inbox.db.close)
         self._stack.callback(store.close)
@@ -252,3 +259,46 @@ def _wrap_from(environ: Mapping[str, str]) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise TeamError(f"{WRAP_ENV} must be a JSON list of strings")
     return tuple(value)
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+# A kimi-cli spinner line for a team tool call in progress (``⠴ Using handoff ({...})``).
+_TEAM_CALL: Final = re.compile(r"\bUsing (?:handoff|assign)\b")
+
+
+async def _interrupt_dead_calls(runtime: TeamRuntime) -> list[str]:
+    """Interrupt (Esc) agents still shown waiting on a team tool call at startup.
+
+    No such call survives a restart of the process that served it, and the MCP client inside
+    kimi-cli (mcp 1.x) does not fail a call whose response stream ended: it would wait for its
+    tool-call timeout (11 minutes). So a caller whose screen still shows one is interrupted, as
+    its user would do; an orphaned handoff's answer then reaches it as a message."""
+    interrupted: list[str] = []
+    for agent in await runtime.agents():
+        if agent.state != "running" or not agent.pane_id:
+            continue
+        try:
+            status = await runtime.screen_status(agent.id)
+        except TeamError:
+            continue
+        if status.state == "busy" and _TEAM_CALL.search(status.detail):
+            await runtime.tmux.send_keys(agent.pane_id, "Escape")
+            interrupted.append(agent.id)
+    return interrupted
+
+
+def _another_gateway(paths: Paths) -> bool:
+    """Whether another live kimibridge gateway serves this home (then its calls are alive)."""
+    import os
+
+    from kimibridge.gateway.pidfile import read_pidfile
+
+    info = read_pidfile(paths)
+    return info is not None and info.get("pid") != os.getpid()

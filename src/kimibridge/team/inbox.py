@@ -357,6 +357,35 @@ class Inbox:
             ).fetchone()
         return Link(*row) if row else None
 
+    def links(self, mode: str | None = None) -> list[Link]:
+        query = "SELECT worker, assigner, mode, created_at FROM team_links"
+        args: tuple[str, ...] = ()
+        if mode is not None:
+            query += " WHERE mode = ?"
+            args = (mode,)
+        with self._locked() as db:
+            rows = db.execute(query + " ORDER BY created_at", args).fetchall()
+        return [Link(*r) for r in rows]
+
+    def resolve(self, worker: str, text: str, now: float | None = None) -> Message | None:
+        """In one transaction: queue ``text`` from ``worker`` to whoever linked it, and drop
+        the link (a kill can neither lose the message nor send it twice). None: no link."""
+        stamp = time.time() if now is None else now
+        with self._locked() as db, db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute(
+                "SELECT assigner FROM team_links WHERE worker = ?", (worker,)
+            ).fetchone()
+            if row is None:
+                return None
+            cur = db.execute(
+                "INSERT INTO team_messages (sender, receiver, text, created_at) VALUES (?, ?, ?, ?)",
+                (worker, row[0], text, stamp),
+            )
+            db.execute("DELETE FROM team_links WHERE worker = ?", (worker,))
+        assert cur.lastrowid is not None
+        return Message(cur.lastrowid, worker, row[0], text, stamp)
+
     def unlink(self, worker: str) -> None:
         with self._locked() as db:
             db.execute("DELETE FROM team_links WHERE worker = ?", (worker,))

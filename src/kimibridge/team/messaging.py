@@ -56,6 +56,8 @@ class Workers(Protocol):
 
     async def reply(self, agent_id: str) -> str | None: ...
 
+    async def wait(self, agent_id: str, *, within: float | None = ...) -> Agent: ...
+
 
 @dataclass(frozen=True, slots=True)
 class HandoffResult:
@@ -145,6 +147,37 @@ class TeamService:
                         await self.workers.down(worker.id)
                 with contextlib.suppress(TeamError):
                     await asyncio.to_thread(self.inbox.unlink, worker.id)
+
+    async def recover_handoffs(self) -> list[asyncio.Task[None]]:
+        """Handoffs a previous process was waiting on when it died: nobody waits for their
+        answer any more (the caller's tool call ended with the connection), so each worker's
+        answer is sent to its caller as a message once the turn ends, then the worker stops."""
+        links = await asyncio.to_thread(self.inbox.links, "handoff")
+        tasks: list[asyncio.Task[None]] = []
+        for link in links:
+            tasks.append(asyncio.ensure_future(self._finish_orphan(link.worker)))
+        return tasks
+
+    async def _finish_orphan(self, worker_id: str) -> None:
+        agent = await asyncio.to_thread(self.store.agent, worker_id)
+        if agent is None or agent.state not in ("starting", "running"):
+            await asyncio.to_thread(self.inbox.unlink, worker_id)
+            return
+        try:
+            agent = await self.workers.wait(worker_id, within=handoff_wait(None))
+            answer = await self.workers.reply(worker_id)
+            outcome = answer if answer else f"(no answer: the worker is {agent.status})"
+        except TeamError as exc:
+            outcome = f"(no answer: {exc})"
+        text = (
+            f"Result of your handoff to {worker_id} (kimibridge restarted while you waited):\n"
+            f"{outcome}"
+        )
+        if await asyncio.to_thread(self.inbox.resolve, worker_id, text) is not None:
+            self.supervisor.notify()
+        with contextlib.suppress(TeamError, TimeoutError):
+            async with asyncio.timeout(_TEARDOWN):
+                await self.workers.down(worker_id)
 
     async def _track(self, agent_id: str) -> AgentTrack:
         await self.supervisor.refresh()

@@ -33,6 +33,7 @@ class ScriptedWorkers:
         self.ids = itertools.count(1)
         self.downed: list[str] = []
         self.inputs: list[tuple[str, str]] = []
+        self.replies: dict[str, str] = {}
 
     async def up(self, profile_name: str, *, team: str = "t", **_: object) -> Agent:
         n = next(self.ids)
@@ -74,7 +75,12 @@ class ScriptedWorkers:
         return [agent_id]
 
     async def reply(self, agent_id: str) -> str | None:
-        return None
+        return self.replies.get(agent_id)
+
+    async def wait(self, agent_id: str, *, within: float | None = None) -> Agent:
+        agent = self.store.agent(agent_id)
+        assert agent is not None
+        return agent
 
 
 def _setup(tmp_path: Path, turn: Turn) -> tuple[TeamService, ScriptedWorkers, Agent, Inbox]:
@@ -171,3 +177,19 @@ async def test_assign_queues_the_task_and_the_report_finds_the_assigner(tmp_path
         ("sup", None, True),
         (worker.id, True, None),
     ]
+
+
+async def test_a_handoff_whose_waiter_died_sends_its_answer_as_a_message(tmp_path: Path) -> None:
+    service, workers, sup, inbox = _setup(tmp_path, ANSWERED)
+    worker = await workers.up("developer")
+    inbox.link(worker.id, sup.id, "handoff")  # as the dead process left it
+    workers.replies[worker.id] = "the late answer"
+    for task in await service.recover_handoffs():
+        await task
+    [message] = inbox.messages("sup")
+    assert message.sender == worker.id
+    assert message.text.endswith("\nthe late answer")
+    assert workers.downed == [worker.id]
+    assert inbox.links() == []
+    assert await service.recover_handoffs() == []  # resolved once, not again
+    assert inbox.resolve(worker.id, "again") is None
