@@ -69,6 +69,7 @@ class AgentTrack:
     screen: str | None = None
     alive: bool = True
     screen_at: float = float("-inf")
+    stored: int = 0  # wire completions whose reply is in the store
     delivered_requests: int | None = None  # wire.requests when our last batch was pasted
     delivered_completions: int = 0
     delivered_at: float = 0.0
@@ -223,16 +224,18 @@ class Supervisor:
         for track in list(self.tracks.values()):
             wire = track.wire.status(now)
             combined = combine(wire, track.screen, harness_alive=track.alive)
-            if combined != track.combined or (
-                combined.status == "completed"
-                and track.wire.final_text is not None
-                and track.agent.last_reply != track.wire.final_text
-            ):
+            # A completion not stored yet (the status may read "completed" already, from the
+            # previous turn); a reply is written once per completion, so a new turn's cleared
+            # reply is never filled with the last one's.
+            fresh = combined.status == "completed" and track.wire.completions > track.stored
+            if combined != track.combined or fresh:
                 track.combined = combined
                 changed = True
                 for observer in self.observers:
                     observer(track)
-                await self._store_status(track)
+                await self._store_status(track, with_reply=fresh)
+                if fresh:
+                    track.stored = track.wire.completions
         if changed:
             async with self._changed:
                 self._changed.notify_all()
@@ -258,14 +261,14 @@ class Supervisor:
             self._wake.set()
             await asyncio.sleep(self.tick)
 
-    async def _store_status(self, track: AgentTrack) -> None:
+    async def _store_status(self, track: AgentTrack, *, with_reply: bool) -> None:
         changes: dict[str, object] = {
             "status": track.combined.status,
             "status_source": track.combined.source,
         }
         if track.wire.last_event_at is not None:
             changes["last_activity"] = track.wire.last_event_at
-        if track.combined.status == "completed" and track.wire.final_text is not None:
+        if with_reply and track.wire.final_text is not None:
             changes["last_reply"] = track.wire.final_text
         with contextlib.suppress(TeamError):  # removed meanwhile; the next refresh drops it
             track.agent = await asyncio.to_thread(

@@ -100,6 +100,10 @@ async def test_messages_wait_for_a_completed_receiver_and_arrive_once_in_order(
     assert agent is not None
     assert (agent.status, agent.last_reply) == ("completed", "done!")
     assert _ids(tmux, "%w1") == sent  # all twenty, in order, in one paste
+    store.begin_turn("w1")  # a new turn clears the reply; the old completion must not refill it
+    await sup.refresh()
+    await step(0.5)
+    assert store.agent("w1").last_reply is None  # type: ignore[union-attr]
     later = inbox.enqueue("sup", "w1", "one more").id
     await step(1.0)
     assert _ids(tmux, "%w1") == sent  # not before the receiver finished the batch's turn
