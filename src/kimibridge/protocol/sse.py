@@ -79,9 +79,29 @@ class SSEParser:
     def feed(self, data: bytes) -> list[SSEEvent]:
         if self._error is not None:
             raise self._error
-        self._buf += data
         out: list[SSEEvent] = []
         buf = self._buf
+        if buf:
+            buf += data
+            data = bytes(buf)
+            buf.clear()
+        if b"\r" in data:
+            buf += data
+            self._feed_any_line_ends(buf, out)
+        else:
+            # The common case (Kimi ends lines with \n only): decode every complete line at once.
+            # A \n byte never occurs inside a UTF-8 sequence, so this decodes exactly as line by
+            # line would.
+            last = data.rfind(b"\n")
+            if last >= 0:
+                for line in data[:last].decode("utf-8", errors="replace").split("\n"):
+                    self._text_line(line, out)
+            buf += data[last + 1 :]
+        if len(buf) > self._max:
+            self._fail(f"upstream SSE line longer than {self._max} bytes without a terminator")
+        return out
+
+    def _feed_any_line_ends(self, buf: bytearray, out: list[SSEEvent]) -> None:
         start = 0
         n = len(buf)
         while start < n:
@@ -99,9 +119,6 @@ class SSEParser:
             start = nxt
         if start:
             del buf[:start]
-        if len(buf) > self._max:
-            self._fail(f"upstream SSE line longer than {self._max} bytes without a terminator")
-        return out
 
     def close(self) -> list[SSEEvent]:
         """End of input: flush a final unterminated line and dispatch a pending event."""
@@ -120,10 +137,9 @@ class SSEParser:
         raise self._error
 
     def _line(self, raw: bytes, out: list[SSEEvent]) -> None:
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            line = raw.decode("utf-8", errors="replace")
+        self._text_line(raw.decode("utf-8", errors="replace"), out)
+
+    def _text_line(self, line: str, out: list[SSEEvent]) -> None:
         if not self._started:
             self._started = True
             if line.startswith(_BOM):
