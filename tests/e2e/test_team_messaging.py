@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.clients import kimi_cli_python, require_loopback_sandbox, require_tool
+from tests.clients import kimi_cli_python, npm_bin, require_loopback_sandbox, require_tool
 from tests.e2e.netns import UnixBridge, sandbox_argv
 
 pytestmark = pytest.mark.e2e
@@ -391,3 +391,40 @@ def test_a_handoff_cut_by_a_restart_still_answers_its_caller(serve: Serve) -> No
     rows = serve.inbox("sup")
     assert [(r[1], r[2]) for r in rows] == [("developer", "delivered")], rows
     _until("the worker stopped", lambda: _status(serve, "developer") == "")
+
+
+def test_handoff_to_a_claude_code_worker(serve: Serve) -> None:
+    """The wire's answer for a Claude Code worker: its side requests (title, topic) do not
+    replace the turn's final answer."""
+    agents = serve.project / ".kimibridge" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "coder.md").write_text(
+        "---\nname: coder\nprovider: claude_code\nmodel: kimi-for-coding\n"
+        "allowedTools: ['*']\n---\nYou write code.\n"
+    )
+    serve.kill(signal.SIGTERM)
+    serve.env["KIMIBRIDGE_CLAUDE_BIN"] = str(npm_bin("claude"))
+    serve.start()
+    serve.up("sup")
+    answer = "CLAUDE WORKER ANSWER: the function is pure.\n\nSecond paragraph, kept."
+    handoff = {"name": "handoff", "arguments": {"profile": "coder", "task": "Review parse()."}}
+    serve.script(
+        [
+            {"match": "please delegate to claude", "tool_calls": [handoff]},
+            {
+                "match": "Review parse()",
+                "tool_calls": [{"name": "bash", "arguments": {"command": "echo ok > cc.txt"}}],
+            },
+            {"match": "Review parse()", "text": answer},
+        ]
+    )
+    sent = serve.cli("team", "send", "sup", "please delegate to claude", "--wait")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    results = [
+        _text(m.get("content"))
+        for messages in serve.model_requests()
+        for m in messages
+        if m.get("role") == "tool"
+    ]
+    assert answer in results, results
+    assert (serve.project / "cc.txt").read_text() == "ok\n"
