@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -25,7 +25,6 @@ import pytest
 import kimibridge
 from kimibridge.gateway.local_auth import LocalKeys
 from kimibridge.harness import kimi, opencode, pi
-from kimibridge.harness.kimi_models import harness_models
 from kimibridge.testing import EmulatorHandle
 from tests.clients import kimi_cli_python, npm_bin
 from tests.e2e.agents import (
@@ -40,7 +39,12 @@ from tests.integration.gateway_env import GatewayEnv, gateway_env
 
 pytestmark = pytest.mark.e2e
 
-HARNESSES = ("pi", "opencode", "kimi")
+HARNESS: dict[str, pi.PiHarness | opencode.OpencodeHarness | kimi.KimiHarness] = {
+    "pi": pi.HARNESS,
+    "opencode": opencode.HARNESS,
+    "kimi": kimi.HARNESS,
+}
+HARNESSES = tuple(HARNESS)
 TEXT_PROMPT = "Say hello to the emulator"
 TOOL_PROMPT = 'Please run [[call bash {"command": "echo hi > out.txt"}]]'
 # What each harness's own tool result says for a command without output.
@@ -59,6 +63,18 @@ class Gateway(Protocol):
     def url(self) -> str: ...
     @property
     def key(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    """What `run` hands a harness (see kimibridge.harness.contract.Context)."""
+
+    gateway_url: str
+    api_key: str
+    config_dir: Path
+    environ: Mapping[str, str]
+    catalog_file: Path | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,41 +111,9 @@ def _launch(harness: str, gw: Gateway, root: Path, prompt: str) -> AgentCommand:
         # opencode's embedded npm asks the registry for its plugin SDK on a fresh home.
         environ["NPM_CONFIG_REGISTRY"] = f"http://127.0.0.1:{NPM_SINK_PORT}/"
         sink = NPM_SINK_PORT
-    models = harness_models()
-    args = _args(harness, prompt)
-    own = home / ".kimibridge"
-    if harness == "pi":
-        argv, env = pi.prepare_run(
-            binary=str(npm_bin("pi")),
-            own_dir=own / "pi-agent",
-            user_dir=home / ".pi" / "agent",
-            base_url=gw.url,
-            api_key=gw.key,
-            models=models,
-            model="kimi-for-coding",
-            environ=environ,
-            args=args,
-        )
-    elif harness == "opencode":
-        argv, env = opencode.prepare_run(
-            binary=str(npm_bin("opencode")),
-            base_url=gw.url,
-            api_key=gw.key,
-            models=models,
-            model="kimi-for-coding",
-            environ=environ,
-            args=args,
-        )
-    else:
-        argv, env = kimi.prepare_run(
-            config_file=own / "kimi-cli" / "config.toml",
-            base_url=gw.url,
-            api_key=gw.key,
-            model="kimi-for-coding",
-            spec=None,
-            environ=environ,
-            args=args,
-        )
+    ctx = _Ctx(gateway_url=gw.url, api_key=gw.key, config_dir=home / ".kimibridge", environ=environ)
+    launch = HARNESS[harness].launch(ctx, _args(harness, prompt))
+    argv, env = launch.argv, launch.env
     port = int(gw.url.rsplit(":", 1)[1])
     return AgentCommand(harness, tuple(argv), env, work, home, (port,), sink)
 

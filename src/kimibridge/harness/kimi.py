@@ -24,17 +24,20 @@ from typing import Any, Final
 import tomlkit
 
 from kimibridge._fs import atomic_write
-from kimibridge.errors import ConfigError
+from kimibridge.harness.contract import Context, HarnessMissing, Launch
+from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.patches import ConfigPatch
 from kimibridge.kimi.model_map import DEFAULT_SPECS, ModelSpec
 
 __all__ = [
     "ENV_KIMI_PYTHON",
+    "HARNESS",
     "INSTALL_HINT",
     "KIMI_ENV",
     "OVERRIDE_VARS",
     "PROVIDER",
     "KimiCliMissing",
+    "KimiHarness",
     "KimiInstall",
     "find_kimi_cli",
     "kimi_command",
@@ -65,7 +68,7 @@ _TOOL_PYTHONS: Final = (
 )
 
 
-class KimiCliMissing(ConfigError):
+class KimiCliMissing(HarnessMissing):
     """No usable kimi-cli: the message carries the install command."""
 
 
@@ -307,3 +310,39 @@ def kimi_setup_patches(
         ConfigPatch(config_file, "toml", ("models", name), config["models"][model]),
         ConfigPatch(config_file, "toml", ("default_model",), name),
     ]
+
+
+class KimiHarness:
+    name: Final = "kimi"
+    display: Final = "kimi-cli"
+    install_hint: Final = INSTALL_HINT
+    dialect: Final = "openai"
+
+    def command(self, environ: Mapping[str, str]) -> list[str]:
+        return kimi_command(environ)
+
+    def launch(self, ctx: Context, args: Sequence[str]) -> Launch:
+        spec = pick_model(harness_models(ctx.catalog_file), ctx.model)
+        argv, env = prepare_run(
+            config_file=ctx.config_dir / "kimi-cli" / "config.toml",
+            base_url=ctx.gateway_url,
+            api_key=ctx.api_key,
+            model=spec.id,
+            spec=spec,
+            environ=ctx.environ,
+            args=args,
+        )
+        return Launch(argv, env)
+
+    def setup_patches(self, ctx: Context) -> list[ConfigPatch]:
+        spec = pick_model(harness_models(ctx.catalog_file), ctx.model)
+        return kimi_setup_patches(
+            user_config_file(ctx.environ),
+            base_url=ctx.gateway_url,
+            api_key=ctx.api_key,
+            model=spec.id,
+            spec=spec,
+        )
+
+
+HARNESS: Final = KimiHarness()

@@ -21,19 +21,24 @@ so the gateway's default identity forwards an honest one with nothing to configu
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+from kimibridge.harness.contract import Context, Launch, missing
 from kimibridge.harness.kimi import openai_base
+from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.patches import ConfigPatch
 from kimibridge.kimi.model_map import ModelSpec
 
 __all__ = [
+    "HARNESS",
     "INSTALL_HINT",
     "OPENCODE_ENV",
     "PACKAGE",
     "PROVIDER",
+    "OpencodeHarness",
     "opencode_config",
     "opencode_config_content",
     "opencode_provider",
@@ -168,3 +173,49 @@ def prepare_run(
         _merged(environ.get("OPENCODE_CONFIG_CONTENT"), config)
     )
     return [binary, *args], env
+
+
+class OpencodeHarness:
+    name: Final = "opencode"
+    display: Final = "opencode"
+    install_hint: Final = INSTALL_HINT
+    dialect: Final = "openai"
+
+    def command(self, environ: Mapping[str, str]) -> list[str]:
+        found = shutil.which("opencode", path=environ.get("PATH"))
+        if found is None:
+            raise missing(self.display, self.install_hint)
+        return [found]
+
+    def launch(self, ctx: Context, args: Sequence[str]) -> Launch:
+        binary = self.command(ctx.environ)[0]
+        models = harness_models(ctx.catalog_file)
+        spec = pick_model(models, ctx.model)
+        argv, env = prepare_run(
+            binary=binary,
+            base_url=ctx.gateway_url,
+            api_key=ctx.api_key,
+            models=_with(models, spec),
+            model=spec.id,
+            environ=ctx.environ,
+            args=args,
+        )
+        return Launch(argv, env)
+
+    def setup_patches(self, ctx: Context) -> list[ConfigPatch]:
+        models = harness_models(ctx.catalog_file)
+        spec = pick_model(models, ctx.model)
+        return opencode_setup_patches(
+            user_config_file(ctx.environ),
+            base_url=ctx.gateway_url,
+            api_key=ctx.api_key,
+            models=_with(models, spec),
+            model=spec.id,
+        )
+
+
+def _with(models: Sequence[ModelSpec], spec: ModelSpec) -> tuple[ModelSpec, ...]:
+    return (spec, *(m for m in models if m.id != spec.id))
+
+
+HARNESS: Final = OpencodeHarness()

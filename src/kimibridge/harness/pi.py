@@ -26,16 +26,20 @@ from pathlib import Path
 from typing import Any, Final
 
 from kimibridge._fs import atomic_write
+from kimibridge.harness.contract import Context, Launch, missing
 from kimibridge.harness.kimi import openai_base
+from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.npm_version import package_version
 from kimibridge.harness.patches import ConfigPatch
 from kimibridge.kimi.model_map import ModelSpec
 
 __all__ = [
     "ENV_API_KEY",
+    "HARNESS",
     "INSTALL_HINT",
     "PI_ENV",
     "PROVIDER",
+    "PiHarness",
     "pi_model",
     "pi_models_json",
     "pi_provider",
@@ -183,3 +187,52 @@ def prepare_run(
     env.update(PI_ENV)
     env.update({"PI_CODING_AGENT_DIR": str(own_dir), ENV_API_KEY: api_key})
     return [binary, *args], env
+
+
+def _chosen_first(models: Sequence[ModelSpec], spec: ModelSpec) -> tuple[ModelSpec, ...]:
+    return (spec, *(m for m in models if m.id != spec.id))
+
+
+class PiHarness:
+    name: Final = "pi"
+    display: Final = "pi"
+    install_hint: Final = INSTALL_HINT
+    dialect: Final = "openai"
+
+    def command(self, environ: Mapping[str, str]) -> list[str]:
+        found = shutil.which("pi", path=environ.get("PATH"))
+        if found is None:
+            raise missing(self.display, self.install_hint)
+        return [found]
+
+    def launch(self, ctx: Context, args: Sequence[str]) -> Launch:
+        binary = self.command(ctx.environ)[0]
+        models = harness_models(ctx.catalog_file)
+        spec = pick_model(models, ctx.model)
+        argv, env = prepare_run(
+            binary=binary,
+            own_dir=ctx.config_dir / "pi-agent",
+            user_dir=user_agent_dir(ctx.environ),
+            base_url=ctx.gateway_url,
+            api_key=ctx.api_key,
+            models=_chosen_first(models, spec),
+            model=spec.id,
+            environ=ctx.environ,
+            args=args,
+        )
+        return Launch(argv, env)
+
+    def setup_patches(self, ctx: Context) -> list[ConfigPatch]:
+        found = shutil.which("pi", path=ctx.environ.get("PATH"))
+        version = pi_version(Path(found)) if found else None
+        models = harness_models(ctx.catalog_file)
+        return pi_setup_patches(
+            user_agent_dir(ctx.environ),
+            base_url=ctx.gateway_url,
+            api_key=ctx.api_key,
+            models=_chosen_first(models, pick_model(models, ctx.model)),
+            user_agent=pi_user_agent(version),
+        )
+
+
+HARNESS: Final = PiHarness()

@@ -24,6 +24,7 @@ from kimibridge.harness.kimi import (
     user_config_file,
 )
 from tests.clients import CLIENTS_DIR
+from tests.unit.harness.conftest import install_kimi_cli
 
 
 def test_config_points_a_kimi_provider_at_the_gateway() -> None:
@@ -80,33 +81,9 @@ def test_launch_env_drops_what_would_bypass_the_gateway() -> None:
     assert env == {"PATH": "/bin", "KIMI_CLI_NO_AUTO_UPDATE": "1"}
 
 
-@pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (pip-less) venv: the probe runs its interpreter isolated (-I), as on a user's machine."""
-    root = tmp_path_factory.mktemp("venv")
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
-    return root
-
-
-def _install_kimi_cli(venv: Path, *, stub: bool) -> Path:
-    """A minimal ``kimi_cli`` package in the venv and its ``kimi`` console script."""
-    [site] = venv.glob("lib/python3*/site-packages")
-    package = site / "kimi_cli"
-    (package / "cli").mkdir(parents=True, exist_ok=True)
-    for rel in ("__init__.py", "cli/__init__.py", "cli/__main__.py"):
-        (package / rel).write_text("")
-    (package / "deprecation.py").unlink(missing_ok=True)
-    if stub:
-        (package / "deprecation.py").write_text("")
-    script = venv / "bin" / "kimi"
-    script.write_text(f"#!{venv / 'bin' / 'python'}\nraise SystemExit('never run')\n")
-    script.chmod(0o755)
-    return script
-
-
 @pytest.mark.parametrize("stub", [True, False])
 def test_kimi_on_path_stub_or_not(venv: Path, stub: bool) -> None:
-    script = _install_kimi_cli(venv, stub=stub)
+    script = install_kimi_cli(venv, stub=stub)
     python = venv / "bin" / "python"
     install = find_kimi_cli({"PATH": str(venv / "bin"), "HOME": "/nonexistent"})
     assert install.stub is stub
@@ -115,7 +92,7 @@ def test_kimi_on_path_stub_or_not(venv: Path, stub: bool) -> None:
 
 
 def test_uv_tool_install_is_found_without_path(venv: Path, tmp_path: Path) -> None:
-    _install_kimi_cli(venv, stub=True)
+    install_kimi_cli(venv, stub=True)
     tools = tmp_path / ".local" / "share" / "uv" / "tools"
     tools.mkdir(parents=True)
     (tools / "kimi-cli").symlink_to(venv)
