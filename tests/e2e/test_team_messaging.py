@@ -160,12 +160,18 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _until(what: str, check: Callable[[], bool], timeout: float = 120.0) -> None:
+def _until(
+    what: str, check: Callable[[], bool], timeout: float = 120.0, serve: Serve | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.5)
+    if serve is not None:  # what the agents show, for the failure report
+        for args in (("ls",), ("inbox", "receiver"), ("logs", "receiver", "-n", "60")):
+            out = serve.cli("team", *args)
+            print("$ team", *args, "\n", out.stdout, out.stderr)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -320,7 +326,11 @@ def test_twenty_messages_to_a_busy_agent_and_a_kill_while_pending(serve: Serve) 
         "20 messages delivered",
         lambda: [r[2] for r in serve.inbox("receiver")] == ["delivered"] * 20,
     )
-    _until("the receiver's next request", lambda: len(_delivered_texts(serve, "NOTE")) >= 20)
+    _until(
+        "the receiver's next request",
+        lambda: len(_delivered_texts(serve, "NOTE")) >= 20,
+        serve=serve,
+    )
     assert _delivered_texts(serve, "NOTE") == texts  # each once, in order
 
     # kill -9 the gateway while messages wait for a busy receiver; restart; each arrives once
@@ -335,7 +345,11 @@ def test_twenty_messages_to_a_busy_agent_and_a_kill_while_pending(serve: Serve) 
         "the pending messages delivered after the restart",
         lambda: [r[2] for r in serve.inbox("receiver")] == ["delivered"] * 25,
     )
-    _until("the receiver's next request", lambda: len(_delivered_texts(serve, "LATER")) >= 5)
+    _until(
+        "the receiver's request after the restart",
+        lambda: len(_delivered_texts(serve, "LATER")) >= 5,
+        serve=serve,
+    )
     assert _delivered_texts(serve, "LATER") == later
 
 

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -119,7 +120,7 @@ def build_mcp(service: TeamService) -> MCPServer[Any]:
             )
         except TeamError as exc:
             raise ToolError(str(exc)) from None
-        return f"assigned to {worker.id} (task queued as message #{message_id})"
+        return f"assigned to {worker} (starting; the task is message #{message_id})"
 
     @server.tool()
     async def send_message(text: str, ctx: Context[Any, Any], to: str | None = None) -> str:
@@ -185,6 +186,7 @@ class TeamExtension:
 
     async def start(self, gateway: Gateway) -> None:
         from kimibridge.team.messaging import TeamService
+        from kimibridge.team.profiles import find_profile
         from kimibridge.team.runtime import TeamRuntime
         from kimibridge.team.supervisor import Supervisor
         from kimibridge.team.tmux import SUBMIT_DELAY
@@ -200,7 +202,14 @@ class TeamExtension:
 
         supervisor = Supervisor(gateway.events, store, inbox, terminal, screen=probe)
         supervisor.deliverer.enter_delay = SUBMIT_DELAY
-        service = TeamService(store, inbox, supervisor, runtime, wrap=self.wrap)
+        paths = self.paths
+
+        def check_profile(name: str, project: Path) -> None:
+            find_profile(name, project, paths)
+
+        service = TeamService(
+            store, inbox, supervisor, runtime, wrap=self.wrap, check_profile=check_profile
+        )
         server = build_mcp(service)
         self._app = server.streamable_http_app(
             streamable_http_path=MCP_PATH, stateless_http=True, json_response=False
@@ -208,6 +217,7 @@ class TeamExtension:
         await self._stack.enter_async_context(server.session_manager.run())
         await supervisor.start()
         self._stack.push_async_callback(supervisor.stop)
+        self._stack.push_async_callback(service.aclose)
         if not _another_gateway(self.paths):
             interrupted = await _interrupt_dead_calls(runtime)
             if interrupted:

@@ -386,6 +386,14 @@ class Inbox:
         assert cur.lastrowid is not None
         return Message(cur.lastrowid, worker, row[0], text, stamp)
 
+    def withdraw(self, receiver: str) -> int:
+        """Drop ``receiver``'s pending messages (it never started: nobody can take them)."""
+        with self._locked() as db:
+            cur = db.execute(
+                "DELETE FROM team_messages WHERE receiver = ? AND state = 'pending'", (receiver,)
+            )
+        return cur.rowcount
+
     def unlink(self, worker: str) -> None:
         with self._locked() as db:
             db.execute("DELETE FROM team_links WHERE worker = ?", (worker,))

@@ -7,8 +7,9 @@ process next to the supervisor, so a handoff waits on the worker's wire status, 
   task, wait until its turn is *completed* on the wire, answer with the final text of its last
   response (exact: the bytes the model sent, no screen extraction), and tear the worker down,
   also on failure or timeout (no orphaned workers).
-- ``assign``: start a worker and queue the task for it in the inbox; return at once. The
-  worker reports back with ``send_message`` (its assigner is remembered in the store).
+- ``assign``: queue the task for a new worker and return at once; the worker starts in the
+  background and gets the task when it shows its prompt. It reports back with ``send_message``
+  (its assigner is remembered in the store).
 - ``send_message``: queue a message (default receiver: whoever assigned or handed off to the
   sender); the supervisor delivers it when the receiver is idle or completed.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,12 +79,17 @@ class TeamService:
         workers: Workers,
         *,
         wrap: Sequence[str] = (),
+        check_profile: Callable[[str, Path], object] | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
         self.supervisor = supervisor
         self.workers = workers
         self.wrap = tuple(wrap)  # tests: run harnesses in a loopback-only sandbox
+        # Raises TeamError for an unknown profile (so assign fails at once, not later).
+        self.check_profile = check_profile
+        self._reserved: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def caller(self, key_label: str) -> Agent:
         """The team agent behind a gateway key label."""
@@ -190,26 +198,65 @@ class TeamService:
 
     async def assign(
         self, caller: Agent, profile: str, task: str, *, gateway_url: str
-    ) -> tuple[Agent, int]:
-        """Start a worker and queue its task; returns the worker and the task's message id."""
+    ) -> tuple[str, int]:
+        """Queue the task for a new worker and start it in the background; returns at once with
+        the worker's id and the task's message id. The task is delivered when the worker shows
+        its prompt; if it cannot start, the caller gets a message saying why."""
         if not task.strip():
             raise TeamError("assign needs a task")
-        worker = await self.workers.up(
-            profile,
-            team=caller.team,
-            project_dir=Path(caller.project_dir),
-            gateway_url=gateway_url,
-            wrap=self.wrap,
-        )
-        await asyncio.to_thread(self.inbox.link, worker.id, caller.id, "assign")
+        if self.check_profile is not None:
+            await asyncio.to_thread(self.check_profile, profile, Path(caller.project_dir))
+        worker_id = await self._reserve(profile)
+        await asyncio.to_thread(self.inbox.link, worker_id, caller.id, "assign")
         text = (
             f"{task.strip()}\n\n(Assigned by {caller.id}. When you are done, report your result "
             "with the send_message tool; it reaches them without a `to`.)"
         )
-        message = await asyncio.to_thread(self.inbox.enqueue, caller.id, worker.id, text)
+        message = await asyncio.to_thread(self.inbox.enqueue, caller.id, worker_id, text)
+        starting = asyncio.ensure_future(
+            self._start_assigned(worker_id, caller, profile, gateway_url)
+        )
+        self._background.add(starting)
+        starting.add_done_callback(self._background.discard)
+        return worker_id, message.id
+
+    async def _reserve(self, profile: str) -> str:
+        """A fresh agent id for a worker of ``profile`` (kept until its row exists)."""
+        taken = {a.id for a in await asyncio.to_thread(self.store.agents)} | self._reserved
+        base = re.sub(r"[^a-z0-9-]+", "-", profile.lower()).strip("-")[:30] or "worker"
+        while (name := f"{base}-{secrets.token_hex(2)}") in taken:
+            pass
+        self._reserved.add(name)
+        return name
+
+    async def _start_assigned(
+        self, worker_id: str, caller: Agent, profile: str, gateway_url: str
+    ) -> None:
+        try:
+            await self.workers.up(
+                profile,
+                team=caller.team,
+                name=worker_id,
+                project_dir=Path(caller.project_dir),
+                gateway_url=gateway_url,
+                wrap=self.wrap,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever stopped it, the assigner hears why
+            await asyncio.to_thread(self.inbox.withdraw, worker_id)
+            note = f"Your assign to {profile} failed: {worker_id} did not start ({exc})."
+            await asyncio.to_thread(self.inbox.resolve, worker_id, note)
+        finally:
+            self._reserved.discard(worker_id)
         await self.supervisor.refresh()
         self.supervisor.notify()
-        return worker, message.id
+
+    async def aclose(self) -> None:
+        """Stop workers still starting in the background."""
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # -------------------------------------------------------------------- send_message
 

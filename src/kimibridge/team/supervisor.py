@@ -53,6 +53,11 @@ REACTION_TIMEOUT: Final = 15.0
 # An agent whose last turn failed (its harness alive, back at its prompt) takes input too;
 # a dead harness is never ready (``alive``).
 READY: Final = frozenset({"idle", "completed", "error"})
+# Screens that show a prompt taking input (a failed turn leaves its error above the prompt).
+PROMPT_READY: Final = frozenset({"idle", "error"})
+SCREEN_RETRY: Final = 0.1  # look at a screen still finishing a turn again this soon
+NUDGE_AFTER: Final = 4.0  # no request this long after a paste: its Enter was lost
+MAX_NUDGES: Final = 2
 
 # The screen's verdict for an agent (``idle``/``busy``/``waiting``/``error``/``unknown``), and
 # whether its harness still runs; None when it cannot be read.
@@ -70,6 +75,7 @@ class AgentTrack:
     alive: bool = True
     screen_at: float = float("-inf")
     stored: int = 0  # wire completions whose reply is in the store
+    nudges: int = 0  # Enters re-sent for the last batch
     delivered_requests: int | None = None  # wire.requests when our last batch was pasted
     delivered_completions: int = 0
     delivered_at: float = 0.0
@@ -106,6 +112,7 @@ class Supervisor:
         self._sub: Subscription | None = None
         self._task: asyncio.Task[None] | None = None
         self._probe_task: asyncio.Task[None] | None = None
+        self._retry_at: float | None = None
         # Called (on the loop, must not block) whenever an agent's combined status changes:
         # benchmarks time completions with it.
         self.observers: list[Callable[[AgentTrack], None]] = []
@@ -155,6 +162,9 @@ class Supervisor:
         """Until an event, a wake-up, the nearest status deadline or the next tick."""
         now = self.clock()
         deadlines = [d for t in self.tracks.values() if (d := t.wire.deadline()) is not None]
+        if self._retry_at is not None:
+            deadlines.append(self._retry_at)
+            self._retry_at = None
         timeout = min([self.tick, *(max(0.0, d - now) for d in deadlines)])
         waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(self._wake.wait())]
         if self._sub is not None:
@@ -312,6 +322,11 @@ class Supervisor:
             track = self.tracks.get(agent_id)
             if track is None or not self.ready(track, now):
                 continue
+            if not await self._prompt_ready(track):
+                # The wire says the turn is over; the harness may still be finishing it on
+                # screen (a pasted Enter would be lost then). Look again shortly.
+                self._retry_at = now + SCREEN_RETRY
+                continue
             try:
                 done = await self.deliverer.deliver(agent_id)
             except TeamError as exc:
@@ -321,6 +336,38 @@ class Supervisor:
                 track.delivered_requests = track.wire.requests
                 track.delivered_completions = track.wire.completions
                 track.delivered_at = self.clock()
+                track.nudges = 0
                 # Busy until the wire (or the screen) says otherwise: no second batch before
                 # the receiver has even seen the first.
                 track.combined = Combined("busy", track.combined.source)
+        await self._unstick(now)
+
+    async def _prompt_ready(self, track: AgentTrack) -> bool:
+        """A fresh look at the receiver's screen: its prompt is there to take the paste."""
+        if self.screen is None:
+            return True
+        track.screen, track.alive = await self.screen(track.agent)
+        track.screen_at = self.clock()
+        return track.alive and track.screen in PROMPT_READY
+
+    async def _unstick(self, now: float) -> None:
+        """A batch was pasted but the receiver never sent a request for it: its Enter was
+        swallowed (the harness was still drawing, or in a mode that took the key). Send Enter
+        again, at most ``MAX_NUDGES`` times, and only when its prompt is idle (an Enter on an
+        empty prompt does nothing)."""
+        for track in list(self.tracks.values()):
+            if (
+                track.delivered_requests is None
+                or track.wire.requests != track.delivered_requests
+                or track.nudges >= MAX_NUDGES
+                or now - track.delivered_at < NUDGE_AFTER
+            ):
+                continue
+            target = self._target(track.agent.id)
+            if target is None or not await self._prompt_ready(track):
+                continue
+            log.info("re-sending Enter to %s: no request followed its messages", track.agent.id)
+            track.nudges += 1
+            track.delivered_at = self.clock()
+            with contextlib.suppress(TeamError):
+                await self.terminal.send_enter(target)

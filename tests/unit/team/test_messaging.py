@@ -35,10 +35,12 @@ class ScriptedWorkers:
         self.inputs: list[tuple[str, str]] = []
         self.replies: dict[str, str] = {}
 
-    async def up(self, profile_name: str, *, team: str = "t", **_: object) -> Agent:
+    async def up(
+        self, profile_name: str, *, team: str = "t", name: str | None = None, **_: object
+    ) -> Agent:
         n = next(self.ids)
         agent = Agent(
-            id=f"{profile_name}-{n}",
+            id=name or f"{profile_name}-{n}",
             team=team,
             profile=profile_name,
             provider="kimi_cli",
@@ -159,9 +161,14 @@ async def test_handoff_reports_a_failed_worker(tmp_path: Path) -> None:
 
 async def test_assign_queues_the_task_and_the_report_finds_the_assigner(tmp_path: Path) -> None:
     service, _workers, sup, inbox = _setup(tmp_path, ANSWERED)
-    worker, message_id = await service.assign(sup, "developer", "build it", gateway_url="u")
+    worker_id, message_id = await service.assign(sup, "developer", "build it", gateway_url="u")
+    assert worker_id.startswith("developer-")
     task = inbox.message(message_id)
-    assert task is not None and task.receiver == worker.id and task.text.startswith("build it")
+    assert task is not None and task.receiver == worker_id and task.text.startswith("build it")
+    for starting in list(service._background):
+        await starting
+    worker = service.store.agent(worker_id)
+    assert worker is not None
     assert "send_message" in task.text
     to, _ = await service.send_message(worker, "done: built")
     assert to == "sup"
@@ -193,3 +200,31 @@ async def test_a_handoff_whose_waiter_died_sends_its_answer_as_a_message(tmp_pat
     assert inbox.links() == []
     assert await service.recover_handoffs() == []  # resolved once, not again
     assert inbox.resolve(worker.id, "again") is None
+
+
+async def test_assign_that_cannot_start_tells_the_assigner(tmp_path: Path) -> None:
+    service, workers, sup, inbox = _setup(tmp_path, ANSWERED)
+
+    async def broken_up(profile_name: str, **_: object) -> Agent:
+        raise TeamError("agent developer-x did not become ready in 90 s: (empty screen)")
+
+    workers.up = broken_up  # type: ignore[method-assign]
+    worker_id, _ = await service.assign(sup, "developer", "build it", gateway_url="u")
+    for task in list(service._background):
+        await task
+    [note] = inbox.messages("sup")
+    assert "failed" in note.text and "did not become ready" in note.text
+    assert inbox.messages(worker_id) == []  # the task is withdrawn
+    assert inbox.assigner_of(worker_id) is None
+
+
+async def test_assign_checks_the_profile_at_once(tmp_path: Path) -> None:
+    service, _workers, sup, inbox = _setup(tmp_path, ANSWERED)
+
+    def check(name: str, project: Path) -> None:
+        raise TeamError(f"no profile named {name!r}")
+
+    service.check_profile = check
+    with pytest.raises(TeamError, match="no profile named 'nope'"):
+        await service.assign(sup, "nope", "x", gateway_url="u")
+    assert inbox.messages() == []

@@ -159,3 +159,50 @@ async def test_the_loop_wakes_on_events_and_waiters_see_the_answer(tmp_path: Pat
     finally:
         await sup.stop()
     assert bus.subscribers == 0
+
+
+async def test_waits_for_the_prompt_and_re_sends_a_swallowed_enter(tmp_path: Path) -> None:
+    store, inbox = _setup(tmp_path)
+    bus, clock = EventBus(), Clock()
+    swallow = {"left": 1}
+
+    class SwallowingTmux(ModelTmux):
+        async def send_enter(self, target: str) -> None:
+            if swallow["left"]:
+                swallow["left"] -= 1  # the harness was still drawing: the key is lost
+                return
+            await super().send_enter(target)
+
+    tmux = SwallowingTmux()
+    screens = {"sup": ("idle", True), "w1": ("busy", True)}
+
+    async def probe(agent: Agent) -> tuple[str | None, bool]:
+        return screens[agent.id]
+
+    sup = Supervisor(bus, store, inbox, tmux, clock=clock, screen=probe)
+    sup.deliverer.enter_delay = 0
+
+    async def step(dt: float = 0.0) -> None:
+        clock.now += dt
+        await sup._drain()
+        await sup.evaluate()
+        await sup.deliver_due()
+
+    await sup.refresh()
+    bus.publish(_event("request_started", "w1", "r1", clock.now))
+    bus.publish(_event("response_finished", "w1", "r1", clock.now + 0.1, "end_turn", "ok"))
+    inbox.enqueue("sup", "w1", "hello")
+    await step(1.0)
+    assert sup.tracks["w1"].combined.status == "completed"
+    assert tmux.line == {} and tmux.submitted == {}  # the screen still shows the turn running
+    screens["w1"] = ("idle", True)
+    await step(0.1)
+    assert tmux.line == {"%w1": "[message #1 from sup]\nhello"}  # pasted; its Enter was lost
+    await step(1.0)
+    assert tmux.submitted == {}  # not yet: a request may still come
+    await step(4.0)
+    assert _ids(tmux, "%w1") == [1]  # Enter sent again, the paste submitted once
+    for _ in range(5):
+        await step(5.0)
+    assert sup.tracks["w1"].nudges == 2  # at most twice, then it is the user's to look at
+    assert _ids(tmux, "%w1") == [1]
