@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "key": ("kimibridge.cli.key", "app", "Show or add the gateway's local keys (one per agent)."),
     "usage": ("kimibridge.cli.usage", "app", "Tokens and cache hits through the gateway."),
     "team": ("kimibridge.cli.team", "app", "Teams of coding agents in tmux, on Kimi."),
+    "run": ("kimibridge.cli.run", "app", "Run claude, pi, opencode or kimi on Kimi, one command."),
 }
 
 QUICK_START = """\
