@@ -108,13 +108,15 @@ def serve(
         raise ConfigError(f"--model-map: {exc}") from None
 
     def build(offline_now: bool) -> srv.Built:
+        from kimibridge.team.agent_mcp import TeamExtension  # the mcp SDK: only when serving
+
         options = srv.BuildOptions(
             upstream_protocol=protocol,
             offline=offline_now,
             allow_remote=allow_remote,
             model_map=rules,
             ledger=not no_ledger,
-            team=True,
+            extensions=(TeamExtension,),
         )
         return srv.build_gateway(settings, paths, environ, options)
 

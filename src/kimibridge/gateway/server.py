@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kimibridge.config import Paths, Settings
-from kimibridge.gateway.app import Gateway, GatewayConfig
+from kimibridge.gateway.app import Extension, Gateway, GatewayConfig
 from kimibridge.gateway.events import EventBus
 from kimibridge.gateway.ledger import LEDGER_FILE_NAME, Ledger
 from kimibridge.gateway.local_auth import LocalKeys
@@ -45,6 +45,9 @@ __all__ = [
     "write_pidfile",
 ]
 
+# Builds one in-process extension from the paths and environment the gateway was built with.
+ExtensionFactory = Callable[[Paths, Mapping[str, str]], Extension]
+
 
 @dataclass(frozen=True, slots=True)
 class BuildOptions:
@@ -53,8 +56,9 @@ class BuildOptions:
     allow_remote: bool = False
     model_map: tuple[tuple[str, str], ...] = DEFAULT_MODEL_MAP
     ledger: bool = True
-    # The team supervisor and agent MCP server (/mcp/team) in this process (`serve` turns it on).
-    team: bool = False
+    # Parts that run inside the gateway process (``serve`` passes the team's supervisor and agent
+    # MCP server, /mcp/team). Factories, so the gateway never imports the packages above it.
+    extensions: tuple[ExtensionFactory, ...] = ()
 
 
 @dataclass(slots=True)
@@ -118,10 +122,7 @@ def build_gateway(
         ledger=ledger,
         events=EventBus(),
     )
-    if opts.team:
-        from kimibridge.team.agent_mcp import TeamExtension
-
-        gateway.extensions.append(TeamExtension(paths, env))
+    gateway.extensions.extend(make(paths, env) for make in opts.extensions)
     return Built(gateway, base_url, settings.identity.preset, cleanups)
 
 
