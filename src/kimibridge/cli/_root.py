@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "usage": ("kimibridge.cli.usage", "app", "Tokens and cache hits through the gateway."),
     "team": ("kimibridge.cli.team", "app", "Teams of coding agents in tmux, on Kimi."),
     "run": ("kimibridge.cli.run", "app", "Run claude, pi, opencode or kimi on Kimi, one command."),
+    "setup": ("kimibridge.cli.setup", "app", "Point a harness's own command at kimibridge."),
 }
 
 QUICK_START = """\
