@@ -1,0 +1,117 @@
+"""`kimibridge run claude` end to end: the real Claude Code 2.1.330, started by the CLI itself
+(which finds a background `serve --offline` and execs claude), loopback only.
+
+A text turn and a Bash round trip whose tool result reaches the upstream (the emulator inside
+`serve --offline`, read through its control API), and no connection beyond loopback. The user's
+own ~/.claude is never created or touched.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kimibridge
+from kimibridge.config import Paths, Settings
+from kimibridge.gateway.daemon import ensure_gateway
+from tests.clients import npm_bin
+from tests.e2e.agents import AgentCommand, AgentResult, _base_env, openai_tool_results, run_agent
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass(frozen=True)
+class Offline:
+    url: str  # the gateway
+    upstream: str  # the emulator inside `serve --offline`
+    env: dict[str, str]  # a user's environment: kimibridge's home, claude on PATH
+    home: Path
+
+    def requests(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self.upstream + "/_emulator/requests?redacted=0") as reply:
+            items: list[dict[str, Any]] = json.load(reply)["requests"]
+        return [r for r in items if r["path"].endswith("/chat/completions")]
+
+
+@pytest.fixture
+def offline(tmp_path: Path) -> Iterator[Offline]:
+    home = tmp_path / "user"
+    home.mkdir()
+    env = _base_env(home)
+    env["PATH"] = os.pathsep.join([str(npm_bin("claude").parent), env["PATH"]])
+    env["PYTHONPATH"] = str(Path(kimibridge.__file__).resolve().parents[1])
+    env["KIMIBRIDGE_HOME"] = str(home / ".kimibridge")
+    paths = Paths.from_env(env)
+    # What `run` does when no gateway is up, here outside the sandbox so it outlives each run.
+    gw = ensure_gateway(
+        paths, Settings.load(paths, environ=env), env, offline=True, port=0, progress=io.StringIO()
+    )
+    try:
+        m = re.search(r"upstream\s+(http://127\.0\.0\.1:\d+)", gw.log_path.read_text())
+        assert m, gw.log_path.read_text()
+        yield Offline(gw.url, m.group(1), env, home)
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "kimibridge", "serve", "--stop"],
+            env=env,
+            check=False,
+            capture_output=True,
+            timeout=60,
+        )
+
+
+def _run_claude(o: Offline, tmp_path: Path, name: str, prompt: str) -> AgentResult:
+    work = tmp_path / name
+    work.mkdir()
+    argv = [sys.executable, "-m", "kimibridge", "run", "claude", "--yolo", "-p", prompt]
+    argv += ["--output-format", "stream-json", "--verbose"]
+    port = int(o.url.rsplit(":", 1)[1])
+    return run_agent(AgentCommand("claude-code", tuple(argv), o.env, work, o.home, (port,)))
+
+
+def _final_text(result: AgentResult) -> str:
+    finals = [e for e in result.json_lines() if e.get("type") == "result"]
+    assert finals, result.describe()
+    return str(finals[-1]["result"])
+
+
+def test_run_claude_text_turn_and_bash_round_trip(offline: Offline, tmp_path: Path) -> None:
+    text = _run_claude(offline, tmp_path, "text", "Say hello through run")
+    assert text.returncode == 0, text.describe()
+    assert text.outside_connects == [], text.describe()
+    assert _final_text(text) == "Hello from the Kimi emulator. You said: Say hello through run"
+    assert f"using gateway {offline.url} (offline: built-in emulator)" in text.stderr
+
+    tool = _run_claude(
+        offline, tmp_path, "tool", 'Please run [[call Bash {"command": "echo hi > out.txt"}]]'
+    )
+    assert tool.returncode == 0, tool.describe()
+    assert tool.outside_connects == [], tool.describe()
+    assert tool.written == {"out.txt": b"hi\n"}, tool.describe()
+    assert _final_text(tool) == "Tool result: (Bash completed with no output)"
+
+    requests = offline.requests()
+    assert len(requests) == 3  # text turn, tool call, answer to the tool result
+    results = openai_tool_results(json.loads(requests[-1]["body"]))
+    assert results and "Bash completed with no output" in json.dumps(results)
+    for r in requests:
+        assert r["headers"]["User-Agent"].startswith("claude-cli/2.1.330"), r["headers"]
+        assert json.loads(r["body"])["model"] == "kimi-for-coding"
+
+    # Its own config dir, seeded and pre-answered; the user's ~/.claude untouched (not created).
+    own = offline.home / ".claude-kimibridge"
+    answers = json.loads((own / ".claude.json").read_text())
+    assert answers["hasCompletedOnboarding"] is True
+    assert answers["projects"][str(tmp_path / "tool")]["hasTrustDialogAccepted"] is True
+    assert not (offline.home / ".claude").exists()
