@@ -12,8 +12,11 @@ import io
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,8 +28,9 @@ import pytest
 import kimibridge
 from kimibridge.config import Paths, Settings
 from kimibridge.gateway.daemon import ensure_gateway
-from tests.clients import npm_bin
+from tests.clients import npm_bin, require_loopback_sandbox, require_tool
 from tests.e2e.agents import AgentCommand, AgentResult, _base_env, openai_tool_results, run_agent
+from tests.e2e.netns import UnixBridge, sandbox_argv
 
 pytestmark = pytest.mark.e2e
 
@@ -114,4 +118,53 @@ def test_run_claude_text_turn_and_bash_round_trip(offline: Offline, tmp_path: Pa
     answers = json.loads((own / ".claude.json").read_text())
     assert answers["hasCompletedOnboarding"] is True
     assert answers["projects"][str(tmp_path / "tool")]["hasTrustDialogAccepted"] is True
+    assert not (offline.home / ".claude").exists()
+
+
+# ----------------------------------------------------------------------- the interactive screen
+
+
+def _tmux(sock: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["tmux", "-S", str(sock), *args], capture_output=True, text=True, check=True, timeout=30
+    )
+    return done.stdout
+
+
+def test_run_claude_interactive_starts_at_its_prompt(offline: Offline, tmp_path: Path) -> None:
+    """No onboarding, no trust question, no "use this API key?" dialog: straight to the prompt."""
+    require_tool("tmux")
+    unshare = require_loopback_sandbox()
+    work = tmp_path / "project"
+    work.mkdir()
+    port = int(offline.url.rsplit(":", 1)[1])
+    sock = tmp_path / "tmux.sock"
+    env = {**offline.env, "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    with (
+        tempfile.TemporaryDirectory(prefix="kb-ns-") as sockdir,
+        UnixBridge(Path(sockdir) / f"{port}.sock", port) as bridge,
+    ):
+        inner = [sys.executable, "-m", "kimibridge", "run", "claude"]
+        argv = sandbox_argv(unshare, [(port, bridge.socket_path)], inner)
+        command = shlex.join(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *argv])
+        _tmux(sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", "-s", "kb")
+        _tmux(sock, "set-option", "-g", "remain-on-exit", "on")
+        _tmux(sock, "new-window", "-t", "kb", "-c", str(work), command)
+        try:
+            screen = ""
+            for _ in range(600):  # a hung start fails here, not the whole run
+                screen = _tmux(sock, "capture-pane", "-p", "-t", "kb:1")
+                if "❯" in screen or "Pane is dead" in screen:
+                    break
+                time.sleep(0.1)
+            assert "❯" in screen, screen
+            assert "kimi-for-coding" in screen, screen  # the model run chose
+            lowered = screen.lower()
+            for dialog in ("trust", "api key", "choose the text style", "log in", "press enter"):
+                assert dialog not in lowered, screen
+            _tmux(sock, "send-keys", "-t", "kb:1", "-l", "/exit")
+            _tmux(sock, "send-keys", "-t", "kb:1", "Enter")
+        finally:
+            subprocess.run(["tmux", "-S", str(sock), "kill-server"], check=False, timeout=30)
     assert not (offline.home / ".claude").exists()
