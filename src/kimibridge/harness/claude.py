@@ -33,6 +33,7 @@ __all__ = [
     "ENV_CLAUDE_BIN",
     "HARNESS",
     "INSTALL_HINT",
+    "QUIET",
     "YOLO_FLAGS",
     "ClaudeHarness",
     "claude_config",

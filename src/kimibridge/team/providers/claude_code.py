@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from kimibridge._fs import atomic_write, ensure_private_dir
 from kimibridge.errors import TeamError
+from kimibridge.harness.claude import ENV_CLAUDE_BIN, QUIET, claude_config
 from kimibridge.team.mcp_entry import SERVER_NAME, agent_mcp_entry, team_tools_allowed
 from kimibridge.team.providers import (
     AGENT_ID_ENV,
@@ -39,7 +40,6 @@ __all__ = [
     "reply_in_transcript",
 ]
 
-ENV_CLAUDE_BIN: Final = "KIMIBRIDGE_CLAUDE_BIN"  # a claude executable other than the one on PATH
 _INHERITED: Final = ("PATH", "HOME", "LANG", "LC_ALL", "USER")
 # Variables that would send Claude Code elsewhere than the gateway, or with another identity.
 _DROPPED: Final = (
@@ -50,15 +50,6 @@ _DROPPED: Final = (
     "CLAUDE_CODE_USE_VERTEX",
     "COLORTERM",
 )
-
-
-def claude_config(api_key: str, project_dir: Path) -> dict[str, object]:
-    """``.claude.json`` that skips onboarding, the API-key question and the trust dialog."""
-    return {
-        "hasCompletedOnboarding": True,
-        "customApiKeyResponses": {"approved": [api_key[-20:]], "rejected": []},
-        "projects": {str(project_dir): {"hasTrustDialogAccepted": True}},
-    }
 
 
 class ClaudeCodeProvider:
@@ -98,10 +89,7 @@ class ClaudeCodeProvider:
                 "ANTHROPIC_BASE_URL": ctx.gateway_url,
                 "ANTHROPIC_API_KEY": ctx.api_key,
                 "CLAUDE_CONFIG_DIR": str(config_dir),
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "DISABLE_TELEMETRY": "1",
-                "DISABLE_ERROR_REPORTING": "1",
-                "DISABLE_AUTOUPDATER": "1",
+                **QUIET,  # what `kimibridge run claude` turns off (harness.claude)
                 "TERM": "xterm-256color",
                 # A handoff is one tool call as long as the worker's turn (team.timeouts).
                 "MCP_TOOL_TIMEOUT": str(MCP_TOOL_TIMEOUT_MS),
