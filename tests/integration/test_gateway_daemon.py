@@ -78,3 +78,19 @@ def test_no_login_suggests_login_or_offline(isolated_home: Path) -> None:
     message = str(info.value)
     assert "\n" not in message
     assert "kimibridge login" in message and "--offline" in message
+
+
+def test_team_up_without_a_gateway_or_login(isolated_home: Path) -> None:
+    # `team up` starts the gateway like `run`; without a login that is one line naming both ways.
+    out = subprocess.run(
+        [sys.executable, "-m", "kimibridge", "team", "up", "developer"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: no kimibridge gateway is running"), out.stderr
+    assert "kimibridge login" in lines[-1] and "serve --offline" in lines[-1]
+    assert "Traceback" not in out.stderr

@@ -64,18 +64,24 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _gateway_url(paths: Paths, explicit: str | None) -> str:
-    from kimibridge.errors import TeamError
-    from kimibridge.gateway.pidfile import read_pidfile
+    """The running gateway, else one started in the background (as `kimibridge run` does)."""
+    from kimibridge.config import Settings
+    from kimibridge.errors import NeedsLogin, TeamError
+    from kimibridge.gateway.daemon import describe, ensure_gateway
 
     if explicit:
         return explicit.rstrip("/")
-    info = read_pidfile(paths)
-    if info is not None and isinstance(info.get("url"), str):
-        return str(info["url"])
-    raise TeamError(
-        "no kimibridge gateway is running; start one with `kimibridge serve` "
-        "(or `kimibridge serve --offline` for the built-in emulator)"
-    )
+    environ = dict(os.environ)
+    try:
+        gw = ensure_gateway(paths, Settings.load(paths, environ=environ), environ)
+    except NeedsLogin:
+        raise TeamError(
+            "no kimibridge gateway is running and none can start without a Kimi login; run "
+            "`kimibridge login`, or `kimibridge serve --offline` for the built-in emulator"
+        ) from None
+    if gw.started:
+        print(describe(gw), file=sys.stderr)
+    return gw.url
 
 
 def _ago(stamp: float | None) -> str:
