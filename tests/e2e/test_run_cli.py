@@ -1,5 +1,6 @@
-"""`kimibridge run claude` end to end: the real Claude Code 2.1.330, started by the CLI itself
-(which finds a background `serve --offline` and execs claude), loopback only.
+"""`kimibridge run <harness>` end to end: the real Claude Code 2.1.330, pi, opencode and kimi-cli,
+started by the CLI itself (which finds a background `serve --offline` and execs the harness),
+loopback only.
 
 A text turn and a Bash round trip whose tool result reaches the upstream (the emulator inside
 `serve --offline`, read through its control API), and no connection beyond loopback. The user's
@@ -28,9 +29,18 @@ import pytest
 import kimibridge
 from kimibridge.config import Paths, Settings
 from kimibridge.gateway.daemon import ensure_gateway
-from tests.clients import npm_bin, require_loopback_sandbox, require_tool
-from tests.e2e.agents import AgentCommand, AgentResult, _base_env, openai_tool_results, run_agent
+from tests.clients import kimi_cli_python, npm_bin, require_loopback_sandbox, require_tool
+from tests.e2e.agents import (
+    NPM_SINK_PORT,
+    AgentCommand,
+    AgentResult,
+    _base_env,
+    openai_tool_results,
+    run_agent,
+)
 from tests.e2e.netns import UnixBridge, sandbox_argv
+from tests.e2e.test_harness_run import TOOL_PROMPT, TOOL_RESULT, _args
+from tests.e2e.test_harness_run import _final_text as harness_final_text
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +86,7 @@ def offline(tmp_path: Path) -> Iterator[Offline]:
 
 
 def _run_claude(o: Offline, tmp_path: Path, name: str, prompt: str) -> AgentResult:
+    """``kimibridge run claude`` in print mode, inside the loopback sandbox."""
     work = tmp_path / name
     work.mkdir()
     argv = [sys.executable, "-m", "kimibridge", "run", "claude", "--yolo", "-p", prompt]
@@ -168,3 +179,32 @@ def test_run_claude_interactive_starts_at_its_prompt(offline: Offline, tmp_path:
         finally:
             subprocess.run(["tmux", "-S", str(sock), "kill-server"], check=False, timeout=30)
     assert not (offline.home / ".claude").exists()
+
+
+# ----------------------------------------------------------------------- pi, opencode, kimi-cli
+
+
+@pytest.mark.parametrize("harness", ["pi", "opencode", "kimi"])
+def test_run_other_harness_tool_round_trip(harness: str, offline: Offline, tmp_path: Path) -> None:
+    # The built-in emulator, like Kimi, refuses agents it does not know: a clean round trip means
+    # the harness's own User-Agent went upstream.
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(offline.env)
+    tools = [str(npm_bin("pi").parent), str(kimi_cli_python().parent)]
+    env["PATH"] = os.pathsep.join([*tools, env["PATH"]])
+    sink = None
+    if harness == "opencode":  # its embedded npm asks the registry for its plugin SDK
+        env["NPM_CONFIG_REGISTRY"] = f"http://127.0.0.1:{NPM_SINK_PORT}/"
+        sink = NPM_SINK_PORT
+    argv = [sys.executable, "-m", "kimibridge", "run", harness, "--", *_args(harness, TOOL_PROMPT)]
+    port = int(offline.url.rsplit(":", 1)[1])
+    result = run_agent(AgentCommand(harness, tuple(argv), env, work, offline.home, (port,), sink))
+    assert result.returncode == 0, result.describe()
+    assert result.outside_connects == [], result.describe()
+    assert result.written == {"out.txt": b"hi\n"}, result.describe()
+    assert harness_final_text(harness, result) == f"Tool result: {TOOL_RESULT[harness]}"
+    requests = offline.requests()
+    # The tool result reached the upstream (opencode also asks for a session title).
+    results = [openai_tool_results(json.loads(r["body"])) for r in requests]
+    assert any(TOOL_RESULT[harness] in json.dumps(r) for r in results), results
