@@ -89,7 +89,8 @@ def split_options(args: Sequence[str]) -> RunOptions:
         else:
             opts.rest.append(a)
         i += 1
-    opts.model = values.get("--model") or None
+    # "kimibridge/<id>" is how pi, opencode and kimi-cli name our provider's models: same model.
+    opts.model = values.get("--model", "").removeprefix("kimibridge/") or None
     opts.profile = values.get("--profile") or None
     if "--port" in values:
         try:
