@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from kimibridge.config import Paths, Settings
 from kimibridge.errors import ConfigError, NeedsLogin
-from kimibridge.gateway.daemon import ensure_gateway, healthy
+from kimibridge.gateway.daemon import RunningGateway, ensure_gateway, healthy
 from kimibridge.gateway.pidfile import pidfile_path, read_pidfile
 
 pytestmark = pytest.mark.integration
@@ -94,3 +96,31 @@ def test_team_up_without_a_gateway_or_login(isolated_home: Path) -> None:
     assert lines[-1].startswith("error: no kimibridge gateway is running"), out.stderr
     assert "kimibridge login" in lines[-1] and "serve --offline" in lines[-1]
     assert "Traceback" not in out.stderr
+
+
+def test_two_starts_at_once_share_one_gateway(isolated_home: Path) -> None:
+    environ = dict(os.environ)
+    paths = Paths.from_env(environ)
+    settings = Settings.load(paths, environ=environ)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+
+    def start() -> RunningGateway:
+        return ensure_gateway(
+            paths, settings, environ, offline=True, port=port, progress=io.StringIO()
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(lambda _: start(), range(2))
+    try:
+        assert first.url == second.url == f"http://127.0.0.1:{port}"
+        assert first.pid == second.pid
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "kimibridge", "serve", "--stop"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    _wait(lambda: not pidfile_path(paths).exists(), "the pidfile to be removed")

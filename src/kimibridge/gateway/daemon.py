@@ -86,21 +86,36 @@ def ensure_gateway(
     ``port`` defaults to the configured ``gateway.port``; 0 lets the new gateway pick one.
     """
     log_path = gateway_log_path(paths)
-    info = read_pidfile(paths)
-    if info is not None:
-        url = str(info.get("url", ""))
-        health = healthy(url) if url else None
-        if health is not None:
-            running_offline = bool(health.get("offline"))
-            if offline is not None and offline != running_offline:
-                kind = "offline (emulator)" if running_offline else "online (Kimi)"
-                raise ConfigError(
-                    f"a {kind} gateway is already running on {url}; "
-                    "stop it with `kimibridge serve --stop` first"
-                )
-            return RunningGateway(url, int(info["pid"]), log_path, running_offline)
+    running = _running(paths, offline, log_path)
+    if running is not None:
+        return running
     chosen_port = settings.gateway.port if port is None else port
-    return _start(paths, environ, bool(offline), chosen_port, log_path, progress or sys.stderr)
+    try:
+        return _start(paths, environ, bool(offline), chosen_port, log_path, progress or sys.stderr)
+    except GatewayStartFailed:
+        # Another `run` started one at the same moment (ours lost the port): use that one.
+        running = _running(paths, offline, log_path)
+        if running is None:
+            raise
+        return running
+
+
+def _running(paths: Paths, offline: bool | None, log_path: Path) -> RunningGateway | None:
+    info = read_pidfile(paths)
+    if info is None:
+        return None
+    url = str(info.get("url", ""))
+    health = healthy(url) if url else None
+    if health is None:
+        return None
+    running_offline = bool(health.get("offline"))
+    if offline is not None and offline != running_offline:
+        kind = "offline (emulator)" if running_offline else "online (Kimi)"
+        raise ConfigError(
+            f"a {kind} gateway is already running on {url}; "
+            "stop it with `kimibridge serve --stop` first"
+        )
+    return RunningGateway(url, int(info["pid"]), log_path, running_offline)
 
 
 def _start(
