@@ -61,7 +61,7 @@ def setup(
 ) -> None:
     from kimibridge.config import Paths, Settings
     from kimibridge.errors import ConfigError
-    from kimibridge.gateway.local_auth import LocalKeys
+    from kimibridge.gateway.local_auth import KEY_FILE_NAME, LocalKeys
     from kimibridge.harness import setup_files
     from kimibridge.harness.registry import get_harness
 
@@ -87,8 +87,10 @@ def setup(
     settings = Settings.load(paths, environ=environ)
     host = settings.gateway.host
     url = f"http://{f'[{host}]' if ':' in host else host}:{settings.gateway.port}"
-    if print_only:  # no key is created just to show a diff
-        key = LocalKeys.load_or_create(paths.config_dir).labels().get(agent.name, "<local key>")
+    if print_only:  # no key (nor the key file) is created just to show a diff
+        known = (paths.config_dir / KEY_FILE_NAME).is_file()
+        labels = LocalKeys.load_or_create(paths.config_dir).labels() if known else {}
+        key = labels.get(agent.name, "<local key>")
     else:
         key = LocalKeys.load_or_create(paths.config_dir).add(agent.name)
     catalog = paths.catalog_file if paths.catalog_file.is_file() else None
