@@ -11,15 +11,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from kimibridge.config import Paths, Settings
+from kimibridge.kimi.account import account_region, endpoints_for, identity_for
 from kimibridge.kimi.credentials import CredentialStore, StoredLogin
-from kimibridge.kimi.endpoints import (
-    ENV_BASE_URL,
-    ENV_OAUTH_HOST,
-    Endpoints,
-    Region,
-    resolve_endpoints,
-)
-from kimibridge.kimi.identity import Identity, build_identity
+from kimibridge.kimi.endpoints import Endpoints, Region
+from kimibridge.kimi.identity import Identity
 
 __all__ = [
     "RISK_SENTENCE",
@@ -45,34 +40,6 @@ def stdin_is_interactive() -> bool:
         return False
 
 
-def endpoints_for(settings: Settings, region: Region) -> Endpoints:
-    """The hosts for ``region``, with the settings' overrides (file < env < flags) applied.
-
-    ``kimi.endpoints`` resolves its overrides from an environment mapping; ``Settings`` has
-    already merged file, environment and flags, so its values are passed as that mapping.
-    """
-    overrides: dict[str, str] = {}
-    if settings.api_base_url:
-        overrides[ENV_BASE_URL] = settings.api_base_url
-    if settings.oauth_host:
-        overrides[ENV_OAUTH_HOST] = settings.oauth_host
-    return resolve_endpoints(region, environ=overrides)
-
-
-def identity_for(settings: Settings, environ: Mapping[str, str], preset: str) -> Identity:
-    versions = settings.identity.versions
-    from kimibridge.kimi.versions import resolve_versions
-
-    return build_identity(
-        preset,
-        versions=resolve_versions(
-            environ, kimi_cli=versions.get("kimi-cli"), kimi_code=versions.get("kimi-code")
-        ),
-        custom_headers=settings.identity.custom_headers,
-        environ=environ,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class AccountContext:
     paths: Paths
@@ -83,17 +50,14 @@ class AccountContext:
 
     @property
     def region(self) -> Region:
-        """The stored login's region unless the user chose one (file, env or flag)."""
-        if self.login is not None and self.settings.sources()["region"].kind == "default":
-            return self.login.region
-        return self.settings.region
+        return account_region(self.settings, self.login)
 
     @property
     def endpoints(self) -> Endpoints:
         return endpoints_for(self.settings, self.region)
 
     def identity(self) -> Identity:
-        return identity_for(self.settings, self.environ, self.settings.identity.preset)
+        return identity_for(self.settings, self.environ)
 
 
 def account_context(

@@ -86,23 +86,14 @@ def build_gateway(
     options: BuildOptions | None = None,
 ) -> Built:
     """The gateway for these settings; raises ``NeedsLogin`` when not offline and not signed in."""
-    from kimibridge.kimi.identity import build_identity
+    from kimibridge.kimi.account import identity_for
     from kimibridge.kimi.upstream import KimiUpstream
-    from kimibridge.kimi.versions import resolve_versions
 
     env = dict(os.environ if environ is None else environ)
     opts = options or BuildOptions()
     keys = LocalKeys.load_or_create(paths.config_dir)
     ledger = Ledger(paths.state_dir / LEDGER_FILE_NAME) if opts.ledger else None
-    versions = settings.identity.versions
-    identity = build_identity(
-        settings.identity.preset,
-        versions=resolve_versions(
-            env, kimi_cli=versions.get("kimi-cli"), kimi_code=versions.get("kimi-code")
-        ),
-        custom_headers=settings.identity.custom_headers,
-        environ=env,
-    )
+    identity = identity_for(settings, env)
     cleanups: list[Callable[[], None]] = []
     if opts.offline:
         base_url, token_source, stop = _start_offline_upstream()
@@ -129,13 +120,10 @@ def build_gateway(
 def _signed_in_upstream(
     settings: Settings, paths: Paths, env: Mapping[str, str]
 ) -> tuple[str, Any]:
-    from kimibridge.kimi.credentials import CredentialStore
-    from kimibridge.kimi.endpoints import resolve_endpoints
-    from kimibridge.kimi.sources import load_token_source
+    from kimibridge.kimi.account import open_account
 
-    endpoints = resolve_endpoints(settings.region, env)
-    store = CredentialStore(paths.credentials_file)
-    return endpoints.api_base, load_token_source(store, endpoints, env)
+    account = open_account(paths, settings, env)
+    return account.endpoints.api_base, account.source
 
 
 def _start_offline_upstream() -> tuple[str, Any, Callable[[], None]]:
