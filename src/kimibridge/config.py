@@ -41,6 +41,8 @@ __all__ = [
     "Sharing",
     "SignIn",
     "Source",
+    "ToolSettings",
+    "ToolsSettings",
     "UnsetType",
     "parse_value",
     "update_config_file",
@@ -148,6 +150,21 @@ class GatewaySettings(_Model):
     port: int = Field(default=8765, ge=1, le=65535)
 
 
+class ToolSettings(_Model):
+    enabled: bool = True
+
+
+class ToolsSettings(_Model):
+    """Kimi's server-side tools served by ``kimibridge mcp`` (all on by default).
+
+    A project's ``.kimibridge.toml`` may override these (and only these): see ``kimibridge.tools``.
+    """
+
+    moonshot_search: ToolSettings = Field(default_factory=ToolSettings)
+    moonshot_fetch: ToolSettings = Field(default_factory=ToolSettings)
+    kimi_datasource: ToolSettings = Field(default_factory=ToolSettings)
+
+
 class Settings(_Model):
     """Every setting of kimibridge, resolved from defaults < file < environment < flags."""
 
@@ -160,6 +177,7 @@ class Settings(_Model):
     oauth_host: str | None = None
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    tools: ToolsSettings = Field(default_factory=ToolsSettings)
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 
@@ -256,6 +274,15 @@ def _int(raw: str) -> object:
     return int(text)
 
 
+def _bool(raw: str) -> object:
+    value = raw.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise ValueError
+
+
 def _text(raw: str) -> object:
     value = raw.strip()
     if not value:
@@ -334,6 +361,11 @@ _SPECS: dict[str, _Spec] = {
     "identity.versions": _Spec(_pairs, "comma-separated name=version pairs"),
     "gateway.host": _Spec(_text, "a host name or address", ("KIMIBRIDGE_HOST",), "--host"),
     "gateway.port": _Spec(_int, "a port number (1-65535)", ("KIMIBRIDGE_PORT",), "--port"),
+    # One key per Kimi tool of `kimibridge mcp` (names as in kimibridge.tools.spec).
+    **{
+        f"tools.{name}.enabled": _Spec(_bool, "true or false")
+        for name in ("moonshot_search", "moonshot_fetch", "kimi_datasource")
+    },
 }
 
 KEYS: tuple[str, ...] = tuple(_SPECS)
