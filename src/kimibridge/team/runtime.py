@@ -232,7 +232,11 @@ class TeamRuntime:
             pane = sessions[session].get(agent.id)
             if pane is None or pane.dead:
                 agent = await self._update(
-                    agent.id, state="gone", status="error", turn_active=False
+                    agent.id,
+                    state="gone",
+                    status="error",
+                    status_source="screen",
+                    turn_active=False,
                 )
             elif pane.pane_id != agent.pane_id or agent.state != "running":
                 agent = await self._update(
@@ -316,8 +320,11 @@ class TeamRuntime:
         was_active = tracker.state.active
         state = tracker.observe(snap, fingerprint=capture, evidence=reply is not None)
         changes: dict[str, Any] = {}
-        if state.status != agent.status:
+        if _screen_speaks(agent, state.status) and (
+            state.status != agent.status or agent.status_source != "screen"
+        ):
             changes["status"] = state.status
+            changes["status_source"] = "screen"
             changes["last_activity"] = time.time()
         if state.seen_busy != agent.turn_seen_busy:
             changes["turn_seen_busy"] = state.seen_busy
@@ -326,7 +333,9 @@ class TeamRuntime:
         if was_active and not state.active and state.status == "completed":
             if reply is None:
                 reply = reader_for(agent.provider).extract_reply(capture)
-            changes["last_reply"] = reply
+            # The wire's answer (the exact text the model sent), when the supervisor stored it.
+            if agent.status_source != "wire" or agent.last_reply is None:
+                changes["last_reply"] = reply
         if snap.state == "waiting" and agent.auto_approve and provider.approve_keys:
             await self.tmux.send_keys(agent.pane_id or "", *provider.approve_keys)
         if changes:
@@ -337,7 +346,9 @@ class TeamRuntime:
         panes = {p.window: p for p in await self.tmux.panes(session_name(agent.team))}
         pane = panes.get(agent.id)
         if pane is None or pane.dead:
-            return await self._update(agent.id, state="gone", status="error", turn_active=False)
+            return await self._update(
+                agent.id, state="gone", status="error", status_source="screen", turn_active=False
+            )
         if pane.pane_id != agent.pane_id or agent.state != "running":
             return await self._update(agent.id, pane_id=pane.pane_id, pid=pane.pid, state="running")
         return agent
@@ -439,6 +450,16 @@ class TeamRuntime:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _screen_speaks(agent: Agent, screen: str) -> bool:
+    """Whether a screen poll's verdict is stored. While the wire knows the agent (the gateway's
+    supervisor stored its status with source ``wire``), the screen adds only what the wire
+    cannot see (``wire_status.combine``): an approval prompt, an error while the wire is not
+    busy. A dead pane is the screen's too (``_refresh_pane``)."""
+    if agent.status_source != "wire":
+        return True
+    return screen == "waiting" or (screen == "error" and agent.status != "busy")
 
 
 def _slug(name: str) -> str:
