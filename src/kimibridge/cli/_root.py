@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "team": ("kimibridge.cli.team", "app", "Teams of coding agents in tmux, on Kimi."),
     "run": ("kimibridge.cli.run", "app", "Run claude, pi, opencode or kimi on Kimi, one command."),
     "setup": ("kimibridge.cli.setup", "app", "Point a harness's own command at kimibridge."),
+    "mcp": ("kimibridge.cli.mcp", "app", "Kimi's search, fetch and datasource tools over MCP."),
+    "models": ("kimibridge.cli.models", "app", "Kimi's models: context, thinking, efforts."),
 }
 
 QUICK_START = """\

@@ -96,17 +96,10 @@ def _source_text(info: dict[str, Any]) -> str:
 def _quota_lines(usage: dict[str, Any] | None) -> list[str]:
     if not usage:
         return []
-    lines: list[str] = []
-    entries = [usage.get("usage")]
-    entries += [lim.get("detail") for lim in usage.get("limits") or [] if isinstance(lim, dict)]
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        name = entry.get("name", "quota")
-        reset = entry.get("resetTime")
-        tail = f", resets {reset}" if reset else ""
-        lines.append(f"{name}: {entry.get('used', '?')} of {entry.get('limit', '?')} used{tail}")
-    return lines
+    from kimibridge.cli._quota import quota_line
+    from kimibridge.kimi.quota import parse_usages
+
+    return [quota_line(w) for w in parse_usages(usage).windows]
 
 
 def _render(info: dict[str, Any]) -> None:
