@@ -97,16 +97,9 @@ def setup(
     ctx = SetupContext(url, key, paths.config_dir, catalog, environ, model)
     patches = list(agent.setup_patches(ctx))
     if tools:
-        import importlib
+        from kimibridge.harness.tool_registration import tool_patches
 
-        try:  # written by the MCP work; absent in a version without it
-            registration = importlib.import_module("kimibridge.mcp.registration")
-        except ImportError:
-            raise ConfigError(
-                "--tools: kimibridge's MCP tools are not available in this version"
-            ) from None
-        tool_patches = registration.tool_patches
-        patches += list(tool_patches(agent.name, paths, environ))
+        patches += tool_patches(agent.name, paths, environ)
     changes = setup_files.plan_changes(patches)
     if print_only:
         for change in changes:

@@ -1,0 +1,87 @@
+"""``kimibridge setup <harness> --tools``: register ``kimibridge mcp`` in a harness's MCP config.
+
+Each harness gets a stdio server entry named ``kimibridge`` that runs this Python with
+``-m kimibridge mcp`` (an absolute path: harnesses start MCP servers with a minimal PATH).
+MCP clients start servers with a reduced environment, so the variables that say where
+kimibridge's files and Kimi are (when set at setup time) are written into the entry.
+
+- Claude Code: ``mcpServers.kimibridge`` in ``~/.claude.json`` (``$CLAUDE_CONFIG_DIR/.claude.json``
+  when that is set), the user scope ``claude mcp add --scope user`` writes;
+- opencode: ``mcp.kimibridge`` (``type: local``) in the global ``opencode.json``;
+- kimi-cli: ``mcpServers.kimibridge`` in ``<share>/mcp.json``, the file ``kimi mcp add`` writes;
+- pi loads no MCP servers: asking for it is a one-line error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final
+
+from kimibridge.config import ENV_HOME, Paths
+from kimibridge.errors import ConfigError
+from kimibridge.harness.patches import ConfigPatch
+from kimibridge.tools.spec import SERVER_NAME
+
+__all__ = ["ENTRY_ENV", "server_command", "tool_patches"]
+
+# Where kimibridge's files are and which Kimi it talks to; never a credential.
+ENTRY_ENV: Final = (
+    ENV_HOME,
+    "XDG_CONFIG_HOME",
+    "XDG_STATE_HOME",
+    "KIMI_CODE_BASE_URL",
+    "KIMI_CODE_OAUTH_HOST",
+    "KIMI_OAUTH_HOST",
+    "KIMIBRIDGE_REGION",
+)
+
+
+def server_command() -> list[str]:
+    return [sys.executable, "-m", "kimibridge", "mcp"]
+
+
+def _env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ[name] for name in ENTRY_ENV if environ.get(name)}
+
+
+def _home(environ: Mapping[str, str]) -> Path:
+    home = environ.get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _claude_file(environ: Mapping[str, str]) -> Path:
+    config_dir = environ.get("CLAUDE_CONFIG_DIR")
+    if config_dir:
+        return Path(config_dir).expanduser() / ".claude.json"
+    return _home(environ) / ".claude.json"
+
+
+def _kimi_mcp_file(environ: Mapping[str, str]) -> Path:
+    share = environ.get("KIMI_SHARE_DIR")
+    root = Path(share).expanduser() if share else _home(environ) / ".kimi"
+    return root / "mcp.json"
+
+
+def tool_patches(harness: str, paths: Paths, environ: Mapping[str, str]) -> list[ConfigPatch]:
+    """The patches that register the MCP server with ``harness`` (``paths``: unused, kept for
+    the call's shape; the server finds kimibridge's files through ``ENTRY_ENV``)."""
+    del paths
+    command, *args = server_command()
+    env = _env(environ)
+    if harness == "claude":
+        entry: dict[str, object] = {"type": "stdio", "command": command, "args": args, "env": env}
+        return [ConfigPatch(_claude_file(environ), "json", ("mcpServers", SERVER_NAME), entry)]
+    if harness == "opencode":
+        from kimibridge.harness.opencode import user_config_file
+
+        entry = {"type": "local", "command": [command, *args], "environment": env, "enabled": True}
+        return [ConfigPatch(user_config_file(environ), "json", ("mcp", SERVER_NAME), entry)]
+    if harness == "kimi":
+        entry = {"command": command, "args": args, "env": env}
+        return [ConfigPatch(_kimi_mcp_file(environ), "json", ("mcpServers", SERVER_NAME), entry)]
+    raise ConfigError(
+        f"{harness} does not load MCP servers, so --tools cannot register kimibridge's tools "
+        "there; `kimibridge mcp --http` serves them to any MCP client"
+    )
