@@ -58,7 +58,8 @@ def test_plan_level_and_balance() -> None:
 
 
 def test_unexpected_shapes_give_an_empty_quota_not_an_error() -> None:
-    for payload in (None, [], {"usage": "x", "limits": "y"}, {"usage": {"limit": "lots"}}):
+    payloads: list[object] = [None, [], {"usage": "x", "limits": "y"}, {"usage": {"limit": "lots"}}]
+    for payload in payloads:
         quota = parse_usages(payload)
         assert quota.level is None
         assert all(w.limit is None for w in quota.windows)
