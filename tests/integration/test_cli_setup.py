@@ -71,6 +71,39 @@ def test_setup_creates_then_undo_deletes(isolated_home: Path) -> None:
     assert not (isolated_home / ".claude").exists()
 
 
+def test_undo_after_an_edit_takes_out_only_our_keys(isolated_home: Path) -> None:
+    claude_dir = isolated_home / ".claude"
+    claude_dir.mkdir()
+    settings = claude_dir / "settings.json"
+    settings.write_bytes(SETTINGS)
+    assert kb("setup", "claude").returncode == 0
+    data = json.loads(settings.read_text())
+    data["theme"] = "dark"  # the user, after setup
+    settings.write_text(json.dumps(data))
+
+    undone = kb("setup", "claude", "--undo")
+    assert undone.returncode == 0, undone.stderr
+    assert f"note: {settings} was edited after setup: only kimibridge's keys" in undone.stdout
+    assert json.loads(settings.read_text()) == {"theme": "dark", "env": {"MINE": "1"}}
+
+
+def test_undo_of_an_edit_that_no_longer_parses_restores_the_file(isolated_home: Path) -> None:
+    claude_dir = isolated_home / ".claude"
+    claude_dir.mkdir()
+    settings = claude_dir / "settings.json"
+    settings.write_bytes(SETTINGS)
+    assert kb("setup", "claude").returncode == 0
+    settings.write_text("{broken")
+
+    undone = kb("setup", "claude", "--undo")
+    assert undone.returncode == 0, undone.stderr
+    assert (
+        f"note: {settings} was edited after setup, but it no longer parses as JSON: it was"
+        " put back as it was before setup; the edited file is kept in"
+    ) in undone.stdout
+    assert settings.read_bytes() == SETTINGS
+
+
 def test_setup_unknown_harness(isolated_home: Path) -> None:
     out = kb("setup", "vim")
     assert out.returncode == 1

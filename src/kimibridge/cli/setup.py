@@ -1,5 +1,6 @@
 """``kimibridge setup <harness>``: the harness's own configuration, so plain ``claude`` / ``pi`` /
-``opencode`` / ``kimi`` go through kimibridge; ``--undo`` puts every file back byte for byte."""
+``opencode`` / ``kimi`` go through kimibridge; ``--undo`` puts every file back byte for byte, or,
+for a file edited since, takes only kimibridge's keys out of it."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ HELP = """\
 Write a harness's persistent configuration so its plain command uses the kimibridge gateway.
 
 Existing files are merged into (only kimibridge's keys change) and backed up first;
-`--undo` restores every touched file exactly and deletes files setup created.
+`--undo` restores every touched file exactly and deletes files setup created; a file
+edited since keeps the edits and loses only kimibridge's keys.
 The gateway must be running for the harness to work: `kimibridge serve` (or `kimibridge run`).
 
 \b
@@ -79,9 +81,19 @@ def setup(
             print(f"restored {p}")
         for p in result.deleted:
             print(f"deleted  {p} (setup created it)")
+        where = setup_files.manifest_path(paths.state_dir, agent.name).parent
         for p in result.edited_since:
-            where = setup_files.manifest_path(paths.state_dir, agent.name).parent
-            print(f"note: {p} was edited after setup; that copy is kept in {where}")
+            why = result.restored_whole.get(p)
+            if why is None:
+                print(
+                    f"note: {p} was edited after setup: only kimibridge's keys were taken out;"
+                    f" the file as it was is kept in {where}"
+                )
+            else:
+                print(
+                    f"note: {p} was edited after setup, but {why}: it was put back as it was"
+                    f" before setup; the edited file is kept in {where}"
+                )
         return
 
     settings = Settings.load(paths, environ=environ)
