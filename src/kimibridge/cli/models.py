@@ -43,7 +43,7 @@ def _row(model: KimiModel) -> dict[str, Any]:
 
 @app.command(
     help=(
-        "Kimi's models for your account: id, context window, thinking (no, yes, only), "
+        "Kimi's models for your account: id, context window, thinking (no, both: on or off, only), "
         "reasoning efforts, input modalities and the upstream protocol. Asks Kimi and refreshes "
         "the cached catalog the gateway and harnesses use; --offline shows the cache."
     )
