@@ -33,6 +33,8 @@ kimibridge's own options (anywhere before `--`):
   --profile NAME    a separate agent config and local key per profile
   --port N          the gateway's port when one is started
   --direct          claude only: a static Kimi API key straight to Kimi, no gateway
+  --tools           Kimi's search, fetch and datasources (`kimibridge mcp`) as MCP tools,
+                    for this run only (not pi: it loads no MCP servers)
   --yolo, --yes, -y, --auto-approve   claude: --dangerously-skip-permissions
 
 \b
@@ -57,6 +59,7 @@ class RunOptions:
     profile: str | None = None
     port: int | None = None
     direct: bool = False
+    tools: bool = False
     rest: list[str] = field(default_factory=list)
 
 
@@ -78,6 +81,8 @@ def split_options(args: Sequence[str]) -> RunOptions:
             opts.offline = True
         elif a == "--direct":
             opts.direct = True
+        elif a == "--tools":
+            opts.tools = True
         elif name in _VALUED:
             if eq:
                 values[name] = inline
@@ -127,6 +132,11 @@ def run(
     opts = split_options(args or [])
     if opts.direct and agent.name != "claude":
         raise ConfigError("--direct is for claude only")
+    if opts.tools:  # before any gateway start
+        from kimibridge.harness.tool_registration import MCP_CLIENTS, no_mcp_client
+
+        if agent.name not in MCP_CLIENTS:
+            raise no_mcp_client(agent.name)
     agent.command(environ)  # a missing program: one line with its install command, before any start
 
     launch: Launch
@@ -158,9 +168,9 @@ def _through_gateway(
     catalog = paths.catalog_file if paths.catalog_file.is_file() else None
     ctx = RunContext(gw.url, key, paths.config_dir, catalog, environ, opts.model)
     if isinstance(agent, ClaudeHarness):
-        launch = agent.launch(ctx, opts.rest, profile=opts.profile)
+        launch = agent.launch(ctx, opts.rest, profile=opts.profile, tools=opts.tools)
     else:
-        launch = agent.launch(ctx, opts.rest)
+        launch = agent.launch(ctx, opts.rest, tools=opts.tools)
     return launch, describe(gw)
 
 
@@ -176,7 +186,12 @@ def _direct(environ: dict[str, str], opts: RunOptions) -> Launch:
         login = None
     stored = login.api_key if login is not None and login.method == "api_key" else None
     return direct_launch(
-        environ, opts.rest, stored_api_key=stored, model=opts.model, profile=opts.profile
+        environ,
+        opts.rest,
+        stored_api_key=stored,
+        model=opts.model,
+        profile=opts.profile,
+        tools=opts.tools,
     )
 
 

@@ -8,6 +8,10 @@ skips onboarding, approves the key and trusts the working directory (real-client
 three dialogs stop the TUI). The environment points Claude Code at the gateway with the
 harness's own local key and Kimi models, and turns off traffic that would leave loopback.
 
+``--tools`` (``run`` only) passes the kimibridge MCP server as ``--mcp-config=<json>``: for this
+run only, nothing written (in the ``=`` form, since the option takes several values and would
+swallow a prompt after it).
+
 ``--direct`` is kimigas's path (kimi-plugins.md §4): a static Kimi API key straight to Kimi's
 Anthropic endpoint, no gateway.
 """
@@ -26,7 +30,9 @@ from kimibridge.errors import ConfigError
 from kimibridge.harness.contract import Context, Launch, missing
 from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.patches import ConfigPatch
+from kimibridge.harness.tool_registration import claude_entry
 from kimibridge.kimi.model_map import ModelSpec
+from kimibridge.tools.spec import SERVER_NAME
 
 __all__ = [
     "DIRECT_BASE_URL",
@@ -41,6 +47,7 @@ __all__ = [
     "config_dir_for",
     "direct_launch",
     "map_args",
+    "mcp_config_arg",
     "seed_config_dir",
     "update_claude_json",
 ]
@@ -191,6 +198,12 @@ def map_args(args: Sequence[str], *, is_root: bool) -> tuple[list[str], dict[str
     return mapped, extra
 
 
+def mcp_config_arg(environ: Mapping[str, str]) -> str:
+    """``--mcp-config=<json>`` with the kimibridge MCP server (``run claude --tools``)."""
+    servers = {"mcpServers": {SERVER_NAME: claude_entry(environ)}}
+    return "--mcp-config=" + json.dumps(servers, separators=(",", ":"))
+
+
 def _binary(environ: Mapping[str, str]) -> str:
     explicit = environ.get(ENV_CLAUDE_BIN)
     if explicit:
@@ -210,9 +223,12 @@ def _prepare(
     models: Mapping[str, str],
     profile: str | None,
     cwd: Path,
+    tools: bool = False,
 ) -> Launch:
     binary = _binary(environ)
     argv, extra = map_args(args, is_root=os.geteuid() == 0)
+    if tools:
+        argv.insert(0, mcp_config_arg(environ))
     own = config_dir_for(environ, profile)
     seed_config_dir(own, user_claude_dir(environ))
     update_claude_json(own, api_key, cwd, bypass=SKIP_PERMISSIONS in argv)
@@ -229,6 +245,7 @@ def direct_launch(
     model: str | None = None,
     profile: str | None = None,
     base_url: str = DIRECT_BASE_URL,
+    tools: bool = False,
 ) -> Launch:
     """kimigas's path: a static key (``KIMI_API_KEY``, else the one `kimibridge login` stored)."""
     key = environ.get("KIMI_API_KEY") or stored_api_key
@@ -246,6 +263,7 @@ def direct_launch(
         models=models,
         profile=profile,
         cwd=Path.cwd(),
+        tools=tools,
     )
 
 
@@ -258,7 +276,14 @@ class ClaudeHarness:
     def command(self, environ: Mapping[str, str]) -> list[str]:
         return [_binary(environ)]
 
-    def launch(self, ctx: Context, args: Sequence[str], *, profile: str | None = None) -> Launch:
+    def launch(
+        self,
+        ctx: Context,
+        args: Sequence[str],
+        *,
+        profile: str | None = None,
+        tools: bool = False,
+    ) -> Launch:
         models = harness_models(ctx.catalog_file)
         return _prepare(
             ctx.environ,
@@ -268,6 +293,7 @@ class ClaudeHarness:
             models=model_env(pick_model(models, ctx.model), models),
             profile=profile,
             cwd=Path.cwd(),
+            tools=tools,
         )
 
     def setup_patches(self, ctx: Context) -> list[ConfigPatch]:

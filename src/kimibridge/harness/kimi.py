@@ -9,10 +9,14 @@ Pure parts other modules build on (the team orchestrator launches one kimi-cli p
   installer; any other arguments: a notice, nothing done), while the real Typer CLI still works as
   ``python -m kimi_cli.cli`` (reference/real-clients.md §4). So the stub is detected and the module
   is run with the Python that holds it; an older, working ``kimi`` is run as is.
+
+``run kimi --tools`` adds the kimibridge MCP server with kimi-cli's ``--mcp-config <json>`` (for
+that run only; kimi-cli still loads the user's ``<share>/mcp.json`` as well).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,7 +31,9 @@ from kimibridge._fs import atomic_write
 from kimibridge.harness.contract import Context, HarnessMissing, Launch
 from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.patches import ConfigPatch
+from kimibridge.harness.tool_registration import kimi_entry
 from kimibridge.kimi.model_map import DEFAULT_SPECS, ModelSpec
+from kimibridge.tools.spec import SERVER_NAME
 
 __all__ = [
     "ENV_KIMI_PYTHON",
@@ -45,6 +51,7 @@ __all__ = [
     "kimi_config_toml",
     "kimi_setup_patches",
     "launch_env",
+    "mcp_config_args",
     "model_capabilities",
     "openai_base",
     "prepare_run",
@@ -265,6 +272,12 @@ def launch_env(environ: Mapping[str, str], extra: Sequence[tuple[str, str]] = ()
     return env
 
 
+def mcp_config_args(environ: Mapping[str, str]) -> list[str]:
+    """``--mcp-config <json>`` with the kimibridge MCP server (``run kimi --tools``)."""
+    servers = {"mcpServers": {SERVER_NAME: kimi_entry(environ)}}
+    return ["--mcp-config", json.dumps(servers, separators=(",", ":"))]
+
+
 def prepare_run(
     *,
     config_file: Path,
@@ -274,16 +287,19 @@ def prepare_run(
     spec: ModelSpec | None,
     environ: Mapping[str, str],
     args: Sequence[str],
+    tools: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
     """Write kimibridge's kimi-cli config (0600: it holds the local key) and return ``(argv, env)``.
 
     ``--config-file`` makes kimi-cli read only that file; its sessions, history and device id stay
     in the user's share dir (``~/.kimi``), whose ``config.toml`` is never read or written.
+    ``tools``: the kimibridge MCP server as ``--mcp-config``.
     """
     atomic_write(
         config_file, kimi_config_toml(base_url=base_url, api_key=api_key, model=model, spec=spec)
     )
-    argv = [*kimi_command(environ), "--config-file", str(config_file), *args]
+    mcp = mcp_config_args(environ) if tools else []
+    argv = [*kimi_command(environ), "--config-file", str(config_file), *mcp, *args]
     return argv, launch_env(environ)
 
 
@@ -321,7 +337,7 @@ class KimiHarness:
     def command(self, environ: Mapping[str, str]) -> list[str]:
         return kimi_command(environ)
 
-    def launch(self, ctx: Context, args: Sequence[str]) -> Launch:
+    def launch(self, ctx: Context, args: Sequence[str], *, tools: bool = False) -> Launch:
         spec = pick_model(harness_models(ctx.catalog_file), ctx.model)
         argv, env = prepare_run(
             config_file=ctx.config_dir / "kimi-cli" / "config.toml",
@@ -331,6 +347,7 @@ class KimiHarness:
             spec=spec,
             environ=ctx.environ,
             args=args,
+            tools=tools,
         )
         return Launch(argv, env)
 

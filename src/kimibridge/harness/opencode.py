@@ -9,7 +9,8 @@ title requests use the small one).
 
 - ``run opencode``: the config goes in ``OPENCODE_CONFIG_CONTENT`` only (no file is written), with
   ``autoupdate`` off, plus ``OPENCODE_DISABLE_MODELS_FETCH=1`` (no models.dev fetch) and
-  ``OPENCODE_DISABLE_AUTOUPDATE=1``.
+  ``OPENCODE_DISABLE_AUTOUPDATE=1``. With ``--tools`` it also holds ``mcp.kimibridge``, the
+  kimibridge MCP server, for that run only.
 - ``setup opencode``: the same provider, ``model`` and ``small_model`` patched into the user's
   global ``opencode.json``.
 
@@ -30,7 +31,9 @@ from kimibridge.harness.contract import Context, Launch, missing
 from kimibridge.harness.kimi import openai_base
 from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.patches import ConfigPatch
+from kimibridge.harness.tool_registration import opencode_entry
 from kimibridge.kimi.model_map import ModelSpec
+from kimibridge.tools.spec import SERVER_NAME
 
 __all__ = [
     "HARNESS",
@@ -150,8 +153,13 @@ def _merged(existing: str | None, ours: Mapping[str, Any]) -> dict[str, Any]:
     providers = merged.get("provider")
     providers = dict(providers) if isinstance(providers, dict) else {}
     providers.update(ours["provider"])
-    merged.update({k: v for k, v in ours.items() if k != "provider"})
+    merged.update({k: v for k, v in ours.items() if k not in ("provider", "mcp")})
     merged["provider"] = providers
+    if "mcp" in ours:
+        servers = merged.get("mcp")
+        servers = dict(servers) if isinstance(servers, dict) else {}
+        servers.update(ours["mcp"])
+        merged["mcp"] = servers
     return merged
 
 
@@ -164,9 +172,13 @@ def prepare_run(
     model: str,
     environ: Mapping[str, str],
     args: Sequence[str],
+    tools: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
-    """``(argv, env)`` for ``run opencode``: nothing is written to disk."""
+    """``(argv, env)`` for ``run opencode``: nothing is written to disk. ``tools``: the
+    kimibridge MCP server as ``mcp.kimibridge`` (next to any the user passes inline)."""
     config = opencode_config(base_url=base_url, api_key=api_key, models=models, model=model)
+    if tools:
+        config["mcp"] = {SERVER_NAME: opencode_entry(environ)}
     env = dict(environ)
     env.update(OPENCODE_ENV)
     env["OPENCODE_CONFIG_CONTENT"] = opencode_config_content(
@@ -187,7 +199,7 @@ class OpencodeHarness:
             raise missing(self.display, self.install_hint)
         return [found]
 
-    def launch(self, ctx: Context, args: Sequence[str]) -> Launch:
+    def launch(self, ctx: Context, args: Sequence[str], *, tools: bool = False) -> Launch:
         binary = self.command(ctx.environ)[0]
         models = harness_models(ctx.catalog_file)
         spec = pick_model(models, ctx.model)
@@ -199,6 +211,7 @@ class OpencodeHarness:
             model=spec.id,
             environ=ctx.environ,
             args=args,
+            tools=tools,
         )
         return Launch(argv, env)
 

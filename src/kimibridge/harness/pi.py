@@ -31,6 +31,7 @@ from kimibridge.harness.kimi import openai_base
 from kimibridge.harness.kimi_models import harness_models, pick_model
 from kimibridge.harness.npm_version import package_version
 from kimibridge.harness.patches import ConfigPatch
+from kimibridge.harness.tool_registration import no_mcp_client
 from kimibridge.kimi.model_map import ModelSpec
 
 __all__ = [
@@ -205,7 +206,9 @@ class PiHarness:
             raise missing(self.display, self.install_hint)
         return [found]
 
-    def launch(self, ctx: Context, args: Sequence[str]) -> Launch:
+    def launch(self, ctx: Context, args: Sequence[str], *, tools: bool = False) -> Launch:
+        if tools:  # pi has no MCP client
+            raise no_mcp_client(self.name)
         binary = self.command(ctx.environ)[0]
         models = harness_models(ctx.catalog_file)
         spec = pick_model(models, ctx.model)

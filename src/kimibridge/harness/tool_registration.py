@@ -10,6 +10,10 @@ kimibridge's files and Kimi are (when set at setup time) are written into the en
 - opencode: ``mcp.kimibridge`` (``type: local``) in the global ``opencode.json``;
 - kimi-cli: ``mcpServers.kimibridge`` in ``<share>/mcp.json``, the file ``kimi mcp add`` writes;
 - pi loads no MCP servers: asking for it is a one-line error.
+
+The entry each harness reads is built by one function per harness (``claude_entry``,
+``opencode_entry``, ``kimi_entry``); ``kimibridge run <harness> --tools`` passes the same entry
+through the harness's own per-run mechanism instead of a file.
 """
 
 from __future__ import annotations
@@ -24,7 +28,17 @@ from kimibridge.errors import ConfigError
 from kimibridge.harness.patches import ConfigPatch
 from kimibridge.tools.spec import SERVER_NAME
 
-__all__ = ["ENTRY_ENV", "server_command", "tool_patches"]
+__all__ = [
+    "ENTRY_ENV",
+    "MCP_CLIENTS",
+    "claude_entry",
+    "entry_env",
+    "kimi_entry",
+    "no_mcp_client",
+    "opencode_entry",
+    "server_command",
+    "tool_patches",
+]
 
 # Where kimibridge's files are and which Kimi it talks to; never a credential.
 ENTRY_ENV: Final = (
@@ -37,13 +51,47 @@ ENTRY_ENV: Final = (
     "KIMIBRIDGE_REGION",
 )
 
+# The harnesses that load MCP servers (pi does not).
+MCP_CLIENTS: Final = ("claude", "opencode", "kimi")
+
 
 def server_command() -> list[str]:
     return [sys.executable, "-m", "kimibridge", "mcp"]
 
 
-def _env(environ: Mapping[str, str]) -> dict[str, str]:
+def entry_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``ENTRY_ENV`` variables that are set in ``environ``."""
     return {name: environ[name] for name in ENTRY_ENV if environ.get(name)}
+
+
+def claude_entry(environ: Mapping[str, str]) -> dict[str, object]:
+    """Claude Code's ``mcpServers.kimibridge`` (``~/.claude.json`` or ``--mcp-config``)."""
+    command, *args = server_command()
+    return {"type": "stdio", "command": command, "args": args, "env": entry_env(environ)}
+
+
+def opencode_entry(environ: Mapping[str, str]) -> dict[str, object]:
+    """opencode's ``mcp.kimibridge`` (``opencode.json`` or ``OPENCODE_CONFIG_CONTENT``)."""
+    return {
+        "type": "local",
+        "command": server_command(),
+        "environment": entry_env(environ),
+        "enabled": True,
+    }
+
+
+def kimi_entry(environ: Mapping[str, str]) -> dict[str, object]:
+    """kimi-cli's ``mcpServers.kimibridge`` (``<share>/mcp.json`` or ``--mcp-config``)."""
+    command, *args = server_command()
+    return {"command": command, "args": args, "env": entry_env(environ)}
+
+
+def no_mcp_client(harness: str) -> ConfigError:
+    """The one line for a harness that loads no MCP servers (pi)."""
+    return ConfigError(
+        f"{harness} does not load MCP servers, so --tools cannot give it kimibridge's tools; "
+        "`kimibridge mcp --http` serves them to any MCP client"
+    )
 
 
 def _home(environ: Mapping[str, str]) -> Path:
@@ -68,20 +116,15 @@ def tool_patches(harness: str, paths: Paths, environ: Mapping[str, str]) -> list
     """The patches that register the MCP server with ``harness`` (``paths``: unused, kept for
     the call's shape; the server finds kimibridge's files through ``ENTRY_ENV``)."""
     del paths
-    command, *args = server_command()
-    env = _env(environ)
     if harness == "claude":
-        entry: dict[str, object] = {"type": "stdio", "command": command, "args": args, "env": env}
-        return [ConfigPatch(_claude_file(environ), "json", ("mcpServers", SERVER_NAME), entry)]
+        key = ("mcpServers", SERVER_NAME)
+        return [ConfigPatch(_claude_file(environ), "json", key, claude_entry(environ))]
     if harness == "opencode":
         from kimibridge.harness.opencode import user_config_file
 
-        entry = {"type": "local", "command": [command, *args], "environment": env, "enabled": True}
-        return [ConfigPatch(user_config_file(environ), "json", ("mcp", SERVER_NAME), entry)]
+        key = ("mcp", SERVER_NAME)
+        return [ConfigPatch(user_config_file(environ), "json", key, opencode_entry(environ))]
     if harness == "kimi":
-        entry = {"command": command, "args": args, "env": env}
-        return [ConfigPatch(_kimi_mcp_file(environ), "json", ("mcpServers", SERVER_NAME), entry)]
-    raise ConfigError(
-        f"{harness} does not load MCP servers, so --tools cannot register kimibridge's tools "
-        "there; `kimibridge mcp --http` serves them to any MCP client"
-    )
+        key = ("mcpServers", SERVER_NAME)
+        return [ConfigPatch(_kimi_mcp_file(environ), "json", key, kimi_entry(environ))]
+    raise no_mcp_client(harness)
