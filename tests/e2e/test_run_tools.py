@@ -1,0 +1,100 @@
+"""`kimibridge run kimi --tools`: the real kimi-cli 1.52, started by the CLI against a background
+`serve --offline`, gets the kimibridge MCP server for that run only (`--mcp-config`) and calls
+`moonshot_search` through it in a scripted emulator turn. Loopback only.
+
+`serve --offline` signs nothing in, so the MCP server answers the call with its "needs a login"
+tool error; that text coming back to the model as the tool's result proves the server was
+started from the run's entry and reached over MCP (no /search request is made).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.clients import kimi_cli_python, npm_bin
+from tests.e2e import test_run_cli
+from tests.e2e.agents import AgentCommand, openai_tool_results, run_agent
+from tests.e2e.test_harness_run import _args
+from tests.e2e.test_harness_run import _final_text as harness_final_text
+
+pytestmark = pytest.mark.e2e
+
+offline = test_run_cli.offline  # the background `serve --offline` fixture
+PROMPT = '[[call moonshot_search {"query": "x"}]]'
+# The MCP server's tool error without a login (kimibridge.tools.failures.describe of NeedsLogin).
+NO_LOGIN = "moonshot_search: not signed in to Kimi; run `kimibridge login"
+
+
+def test_run_kimi_tools_calls_moonshot_search_through_kimibridge_mcp(
+    offline: test_run_cli.Offline, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(offline.env)
+    env["PATH"] = os.pathsep.join([str(kimi_cli_python().parent), env["PATH"]])
+    argv = [
+        sys.executable,
+        "-m",
+        "kimibridge",
+        "run",
+        "kimi",
+        "--tools",
+        "--",
+        *_args("kimi", PROMPT),
+    ]
+    port = int(offline.url.rsplit(":", 1)[1])
+    result = run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+    assert result.returncode == 0, result.describe()
+    assert result.outside_connects == [], result.describe()
+
+    final = harness_final_text("kimi", result)
+    assert final.startswith("Tool result: "), result.describe()
+    assert NO_LOGIN in final, result.describe()
+    # The MCP tool's error text is what went back upstream as the call's result.
+    results = [openai_tool_results(json.loads(r["body"])) for r in offline.requests()]
+    contents = [str(m.get("content")) for r in results for m in r]
+    assert any(NO_LOGIN in c for c in contents), contents
+    # Nothing was written into the user's own kimi-cli dir.
+    assert not (offline.home / ".kimi" / "mcp.json").exists()
+    assert not (offline.home / ".kimi" / "config.toml").exists()
+
+
+def test_run_pi_tools_is_one_line(offline: test_run_cli.Offline, tmp_path: Path) -> None:
+    env = dict(offline.env)
+    env["PATH"] = os.pathsep.join([str(npm_bin("pi").parent), env["PATH"]])
+    argv = [sys.executable, "-m", "kimibridge", "run", "pi", "--tools", "-p", "hi"]
+    port = int(offline.url.rsplit(":", 1)[1])
+    result = run_agent(AgentCommand("pi", tuple(argv), env, tmp_path, offline.home, (port,)))
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "pi does not load MCP servers" in lines[0], result.describe()
+
+
+def test_run_claude_tools_calls_moonshot_search_through_kimibridge_mcp(
+    offline: test_run_cli.Offline, tmp_path: Path
+) -> None:
+    # Claude Code names MCP tools mcp__<server>__<tool>; --yolo lets print mode run it.
+    prompt = '[[call mcp__kimibridge__moonshot_search {"query": "x"}]]'
+    work = tmp_path / "work"
+    work.mkdir()
+    argv = [sys.executable, "-m", "kimibridge", "run", "claude", "--tools", "--yolo", "-p", prompt]
+    argv += ["--output-format", "stream-json", "--verbose"]
+    port = int(offline.url.rsplit(":", 1)[1])
+    # Claude Code defers MCP tools behind ToolSearch; the scripted turn calls the tool directly.
+    env = {**offline.env, "ENABLE_TOOL_SEARCH": "false"}
+    result = run_agent(AgentCommand("claude-code", tuple(argv), env, work, offline.home, (port,)))
+    [init] = [e for e in result.json_lines() if e.get("subtype") == "init"]
+    servers = {s["name"]: s["status"] for s in init["mcp_servers"]}
+    assert servers == {"kimibridge": "connected"}, init
+    assert result.returncode == 0, result.describe()
+    assert result.outside_connects == [], result.describe()
+    finals = [e for e in result.json_lines() if e.get("type") == "result"]
+    assert finals and str(finals[-1]["result"]).startswith("Tool result: "), result.describe()
+    assert NO_LOGIN in str(finals[-1]["result"]), result.describe()
+    assert not (offline.home / ".claude.json").exists()
+    assert not (offline.home / ".claude").exists()
