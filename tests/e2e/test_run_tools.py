@@ -18,7 +18,7 @@ import pytest
 
 from tests.clients import kimi_cli_python, npm_bin
 from tests.e2e import test_run_cli
-from tests.e2e.agents import AgentCommand, openai_tool_results, run_agent
+from tests.e2e.agents import NPM_SINK_PORT, AgentCommand, openai_tool_results, run_agent
 from tests.e2e.test_harness_run import _args
 from tests.e2e.test_harness_run import _final_text as harness_final_text
 
@@ -98,3 +98,25 @@ def test_run_claude_tools_calls_moonshot_search_through_kimibridge_mcp(
     assert NO_LOGIN in str(finals[-1]["result"]), result.describe()
     assert not (offline.home / ".claude.json").exists()
     assert not (offline.home / ".claude").exists()
+
+
+def test_run_opencode_tools_calls_moonshot_search_through_kimibridge_mcp(
+    offline: test_run_cli.Offline, tmp_path: Path
+) -> None:
+    # opencode names MCP tools <server>_<tool>.
+    prompt = '[[call kimibridge_moonshot_search {"query": "x"}]]'
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(offline.env)
+    env["PATH"] = os.pathsep.join([str(npm_bin("opencode").parent), env["PATH"]])
+    env["NPM_CONFIG_REGISTRY"] = f"http://127.0.0.1:{NPM_SINK_PORT}/"  # its plugin SDK fetch
+    argv = [sys.executable, "-m", "kimibridge", "run", "opencode", "--tools", "--"]
+    argv += _args("opencode", prompt)
+    port = int(offline.url.rsplit(":", 1)[1])
+    command = AgentCommand("opencode", tuple(argv), env, work, offline.home, (port,), NPM_SINK_PORT)
+    result = run_agent(command)
+    assert result.returncode == 0, result.describe()
+    assert result.outside_connects == [], result.describe()
+    final = harness_final_text("opencode", result)
+    assert final.startswith("Tool result: ") and NO_LOGIN in final, result.describe()
+    assert not (offline.home / ".config" / "opencode" / "opencode.json").exists()
