@@ -8,13 +8,6 @@ reaches the emulator), with an honest User-Agent naming the agent.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +15,6 @@ from typing import Any, Protocol
 
 import pytest
 
-import kimibridge
 from kimibridge.gateway.local_auth import LocalKeys
 from kimibridge.harness import kimi, opencode, pi
 from kimibridge.testing import EmulatorHandle
@@ -35,6 +27,7 @@ from tests.e2e.agents import (
     openai_tool_results,
     run_agent,
 )
+from tests.e2e.kb_process import free_port, product_env, serving
 from tests.integration.gateway_env import GatewayEnv, gateway_env
 
 pytestmark = pytest.mark.e2e
@@ -171,62 +164,12 @@ def test_tool_round_trip(harness: str, gw: GatewayEnv, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------- a background serve --offline
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _product_env(home: Path, port: int) -> dict[str, str]:
-    """The environment of a kimibridge subprocess: this checkout's code, a private home."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIMI", "ANTHROPIC", "OPENAI"))}
-    env.update(
-        {
-            "PYTHONPATH": str(Path(kimibridge.__file__).resolve().parents[1]),
-            "PYTHONUNBUFFERED": "1",
-            "KIMIBRIDGE_HOME": str(home),
-            "KIMIBRIDGE_PORT": str(port),
-            "HOME": str(home.parent),
-        }
-    )
-    return env
-
-
 @pytest.fixture
 def offline(tmp_path: Path) -> Iterator[Gateway]:
     """``kimibridge serve --offline`` as its own process; ``kimi`` is None (its emulator is inside)."""
     home = tmp_path / "kb-home"
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kimibridge", "serve", "--offline", "--no-ledger"],
-        env=_product_env(home, port),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=1) as reply:
-                    if json.load(reply).get("offline") is True:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail((tmp_path / "serve.log").read_text())
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve --offline did not become healthy")
-        key = LocalKeys.load_or_create(home).default
-        yield _Running(url, key)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    with serving(product_env(home, free_port()), tmp_path / "serve.log", "--offline") as url:
+        yield _Running(url, LocalKeys.load_or_create(home).default)
 
 
 @pytest.mark.parametrize("harness", HARNESSES)

@@ -6,22 +6,15 @@ result goes back to the model. Loopback only."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import kimibridge
 from kimibridge.testing import EmulatorHandle
 from tests.clients import kimi_cli_python
 from tests.e2e.agents import AgentCommand, _base_env, run_agent
+from tests.e2e.kb_process import free_port, product_env, run_kb, serving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kimi_emulator(poll_interval=1)]
 
@@ -29,76 +22,20 @@ USER_CONFIG = b"telemetry = false\n"
 PROMPT = '[[call moonshot_search {"query": "kimi k3 release", "limit": 2}]]'
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kb_env(home: Path, kimi: EmulatorHandle, port: int, share: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIMI", "ANTHROPIC", "OPENAI"))}
-    env.update(
-        {
-            "PYTHONPATH": str(Path(kimibridge.__file__).resolve().parents[1]),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONWARNINGS": "ignore",
-            "KIMIBRIDGE_HOME": str(home),
-            "KIMIBRIDGE_PORT": str(port),
-            "HOME": str(home.parent),
-            "KIMI_SHARE_DIR": str(share),
-            "KIMI_CODE_BASE_URL": kimi.base_url,
-            "KIMI_CODE_OAUTH_HOST": kimi.oauth_host,
-        }
-    )
-    return env
-
-
-def _kb(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kimibridge", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-        env=env,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture
 def serve(kimi_emulator: EmulatorHandle, tmp_path: Path) -> Iterator[dict[str, str]]:
     """Signed in to the emulator with the OAuth login, and `kimibridge serve` in front of it."""
-    port = _free_port()
-    env = _kb_env(tmp_path / "home" / ".kimibridge", kimi_emulator, port, tmp_path / "share")
-    login = _kb(env, "login", "--oauth", "--no-browser")
-    assert login.returncode == 0, login.stderr
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kimibridge", "serve", "--no-ledger"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    env = product_env(
+        tmp_path / "home" / ".kimibridge",
+        free_port(),
+        KIMI_SHARE_DIR=str(tmp_path / "share"),
+        KIMI_CODE_BASE_URL=kimi_emulator.base_url,
+        KIMI_CODE_OAUTH_HOST=kimi_emulator.oauth_host,
     )
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail((tmp_path / "serve.log").read_text())
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve did not become healthy")
+    login = run_kb(env, "login", "--oauth", "--no-browser")
+    assert login.returncode == 0, login.stderr
+    with serving(env, tmp_path / "serve.log"):
         yield env
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_kimi_cli_calls_moonshot_search_through_kimibridge_mcp(
@@ -108,7 +45,7 @@ def test_kimi_cli_calls_moonshot_search_through_kimibridge_mcp(
     share = Path(serve["KIMI_SHARE_DIR"])
     share.mkdir(parents=True, exist_ok=True)
     (share / "config.toml").write_bytes(USER_CONFIG)
-    done = _kb(serve, "setup", "kimi", "--tools")
+    done = run_kb(serve, "setup", "kimi", "--tools")
     assert done.returncode == 0, done.stderr
     assert f"wrote {share / 'mcp.json'}" in done.stdout
 

@@ -4,22 +4,14 @@ config.toml back byte for byte."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-import kimibridge
 from tests.clients import kimi_cli_python
 from tests.e2e.agents import AgentCommand, _base_env, run_agent
+from tests.e2e.kb_process import free_port, product_env, run_kb, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -46,72 +38,13 @@ max_steps_per_turn = 50 # mine
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _kb_env(home: Path, port: int, share: Path) -> dict[str, str]:
-    """A kimibridge subprocess: this checkout's code, a private kimibridge home and kimi share."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIMI", "ANTHROPIC", "OPENAI"))}
-    env.update(
-        {
-            "PYTHONPATH": str(Path(kimibridge.__file__).resolve().parents[1]),
-            "PYTHONUNBUFFERED": "1",
-            "KIMIBRIDGE_HOME": str(home),
-            "KIMIBRIDGE_PORT": str(port),
-            "HOME": str(home.parent),
-            "KIMI_SHARE_DIR": str(share),
-        }
-    )
-    return env
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     """``kimibridge serve --offline`` as its own process: (its home, its port)."""
-    home = tmp_path / "kb-home"
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "kimibridge", "serve", "--offline", "--no-ledger"],
-        env=_kb_env(home, port, tmp_path / "unused-share"),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
-                    if json.load(r).get("offline") is True:
-                        break
-            except OSError:
-                if proc.poll() is not None:
-                    pytest.fail((tmp_path / "serve.log").read_text())
-                time.sleep(0.1)
-        else:
-            pytest.fail("serve --offline did not become healthy")
+    home, port = tmp_path / "kb-home", free_port()
+    env = product_env(home, port, KIMI_SHARE_DIR=str(tmp_path / "unused-share"))
+    with serving(env, tmp_path / "serve.log", "--offline"):
         yield home, port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _kb(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kimibridge", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
 
 
 def test_plain_kimi_cli_answers_through_the_gateway_after_setup(
@@ -124,10 +57,10 @@ def test_plain_kimi_cli_answers_through_the_gateway_after_setup(
     share.mkdir(parents=True)
     work.mkdir()
     (share / "config.toml").write_bytes(USER_CONFIG)
-    env = _kb_env(kimi_home / ".kimibridge", port, share)
+    env = product_env(kimi_home / ".kimibridge", port, KIMI_SHARE_DIR=str(share))
     env["KIMIBRIDGE_HOME"] = str(kb_home)  # the running gateway's keys
 
-    done = _kb(env, "setup", "kimi")
+    done = run_kb(env, "setup", "kimi")
     assert done.returncode == 0, done.stderr
     assert f"wrote {share / 'config.toml'}" in done.stdout
 
@@ -146,6 +79,6 @@ def test_plain_kimi_cli_answers_through_the_gateway_after_setup(
     ]
     assert texts[-1:] == [f"Hello from the Kimi emulator. You said: {PROMPT}"], result.describe()
 
-    undone = _kb(env, "setup", "kimi", "--undo")
+    undone = run_kb(env, "setup", "kimi", "--undo")
     assert undone.returncode == 0, undone.stderr
     assert (share / "config.toml").read_bytes() == USER_CONFIG

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,19 +31,13 @@ from typing import Any
 import pytest
 
 from tests.clients import kimi_cli_python, npm_bin, require_loopback_sandbox, require_tool
+from tests.e2e.kb_process import free_port
 from tests.e2e.netns import UnixBridge, sandbox_argv
 
 pytestmark = pytest.mark.e2e
 
 WORKER_ANSWER = "WORKER EXACT ANSWER: 42 apples, counted twice. Ünïcödé kept."
 REPORT = "REPORT FROM WORKER: all tests pass."
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -183,7 +176,7 @@ def serve(tmp_path: Path) -> Iterator[Serve]:
     home = tmp_path / "home"  # made by the autouse isolated_home fixture
     project = tmp_path / "project"
     project.mkdir()
-    port = _free_port()
+    port = free_port()
     with (
         tempfile.TemporaryDirectory(prefix="kb-ns-") as sockdir,
         UnixBridge(Path(sockdir) / f"{port}.sock", port) as bridge,
