@@ -14,6 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from kimibridge.tools.spec import TOOL_NAMES
+from tests.integration.cli_account_helpers import kb as run_kb
 
 pytestmark = pytest.mark.integration
 
@@ -21,14 +22,7 @@ CLAUDE_JSON = b'{\n  "numStartups": 7,\n  "mcpServers": {"mine": {"command": "my
 
 
 def kb(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "kimibridge", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=dict(os.environ),
-    )
+    return run_kb(*args, env=dict(os.environ))
 
 
 def _entry_file(harness: str, home: Path) -> tuple[Path, tuple[str, ...]]:
