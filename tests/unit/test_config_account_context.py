@@ -87,7 +87,7 @@ def test_quota_lines() -> None:
         "limits": [{"detail": {"name": "5-hour limit", "limit": "200", "used": "5"}}, "junk"],
     }
     assert _quota_lines(usage) == [
-        "Weekly limit: 5 of 2000 used, resets T1",
+        "Weekly limit: 5 of 2,000 used, resets T1",
         "5-hour limit: 5 of 200 used",
     ]
     assert _quota_lines(None) == []
