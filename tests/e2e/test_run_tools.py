@@ -85,9 +85,11 @@ def test_run_claude_tools_calls_moonshot_search_through_kimibridge_mcp(
     argv = [sys.executable, "-m", "kimibridge", "run", "claude", "--tools", "--yolo", "-p", prompt]
     argv += ["--output-format", "stream-json", "--verbose"]
     port = int(offline.url.rsplit(":", 1)[1])
-    # Claude Code defers MCP tools behind ToolSearch; the scripted turn calls the tool directly.
-    env = {**offline.env, "ENABLE_TOOL_SEARCH": "false"}
-    result = run_agent(AgentCommand("claude-code", tuple(argv), env, work, offline.home, (port,)))
+    # run claude turns Claude Code's tool search off (Kimi cannot expand tool_reference blocks),
+    # so the MCP tool is offered directly and the scripted turn can call it.
+    result = run_agent(
+        AgentCommand("claude-code", tuple(argv), offline.env, work, offline.home, (port,))
+    )
     [init] = [e for e in result.json_lines() if e.get("subtype") == "init"]
     servers = {s["name"]: s["status"] for s in init["mcp_servers"]}
     assert servers == {"kimibridge": "connected"}, init

@@ -78,6 +78,10 @@ QUIET: Final[Mapping[str, str]] = {
     "DISABLE_COST_WARNINGS": "true",
     "CLAUDE_CODE_ATTRIBUTION_HEADER": "0",
     "API_TIMEOUT_MS": API_TIMEOUT_MS,
+    # With tool search on, Claude Code sends MCP tools deferred and reveals them through
+    # tool_reference blocks, which Kimi does not expand (the gateway drops both, gateways.md §b):
+    # the model would never see kimibridge's or any MCP server's tools.
+    "ENABLE_TOOL_SEARCH": "false",
 }
 
 
