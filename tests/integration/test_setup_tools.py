@@ -97,3 +97,29 @@ def test_pi_has_no_mcp_client_and_setup_writes_nothing(isolated_home: Path) -> N
     assert len(lines) == 1 and "does not load MCP servers" in lines[0]
     assert "Traceback" not in result.stderr
     assert not (isolated_home / ".pi").exists()
+
+
+@pytest.mark.parametrize(
+    ("mine", "expected"), [(None, 200_000), (30_000, 200_000), (600_000, 600_000)]
+)
+def test_setup_kimi_tools_lets_a_tool_call_outlast_kimis_180_s(
+    isolated_home: Path, mine: int | None, expected: int
+) -> None:
+    import tomlkit
+
+    from kimibridge.kimi.upstream_responses import TOOL_TIMEOUTS
+
+    config = isolated_home / ".kimi" / "config.toml"
+    config.parent.mkdir()
+    original = "# mine\ntelemetry = false\n"
+    if mine is not None:
+        original += f"\n[mcp.client]\ntool_call_timeout_ms = {mine}\n"
+    config.write_text(original)
+    done = kb("setup", "kimi", "--tools")
+    assert done.returncode == 0, done.stderr
+    data = tomlkit.parse(config.read_text()).unwrap()
+    assert data["mcp"]["client"]["tool_call_timeout_ms"] == expected
+    assert TOOL_TIMEOUTS.total is not None and expected > TOOL_TIMEOUTS.total * 1000
+    assert config.read_text().startswith("# mine\n")
+    assert kb("setup", "kimi", "--undo").returncode == 0
+    assert config.read_text() == original

@@ -293,10 +293,21 @@ def prepare_run(
 
     ``--config-file`` makes kimi-cli read only that file; its sessions, history and device id stay
     in the user's share dir (``~/.kimi``), whose ``config.toml`` is never read or written.
-    ``tools``: the kimibridge MCP server as ``--mcp-config``.
+    ``tools``: the kimibridge MCP server as ``--mcp-config``, and an MCP tool-call timeout that
+    outlasts Kimi's 180 s tool timeout.
     """
+    from kimibridge.tools.spec import CLIENT_TIMEOUT_MS
+
+    timeout = CLIENT_TIMEOUT_MS if tools else None
     atomic_write(
-        config_file, kimi_config_toml(base_url=base_url, api_key=api_key, model=model, spec=spec)
+        config_file,
+        kimi_config_toml(
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
+            spec=spec,
+            mcp_tool_timeout_ms=timeout,
+        ),
     )
     mcp = mcp_config_args(environ) if tools else []
     argv = [*kimi_command(environ), "--config-file", str(config_file), *mcp, *args]

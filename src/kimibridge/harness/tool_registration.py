@@ -26,7 +26,7 @@ from typing import Final
 from kimibridge.config import ENV_HOME, Paths
 from kimibridge.errors import ConfigError
 from kimibridge.harness.patches import ConfigPatch
-from kimibridge.tools.spec import SERVER_NAME
+from kimibridge.tools.spec import CLIENT_TIMEOUT_MS, SERVER_NAME
 
 __all__ = [
     "ENTRY_ENV",
@@ -126,5 +126,27 @@ def tool_patches(harness: str, paths: Paths, environ: Mapping[str, str]) -> list
         return [ConfigPatch(user_config_file(environ), "json", key, opencode_entry(environ))]
     if harness == "kimi":
         key = ("mcpServers", SERVER_NAME)
-        return [ConfigPatch(_kimi_mcp_file(environ), "json", key, kimi_entry(environ))]
+        patches = [ConfigPatch(_kimi_mcp_file(environ), "json", key, kimi_entry(environ))]
+        return patches + _kimi_timeout_patch(environ)
     raise no_mcp_client(harness)
+
+
+def _kimi_timeout_patch(environ: Mapping[str, str]) -> list[ConfigPatch]:
+    """Raise kimi-cli's MCP tool-call timeout (default 60 s) to outlast Kimi's 180 s tool
+    timeout; a longer one the user set is kept."""
+    import tomlkit
+    import tomlkit.exceptions
+
+    from kimibridge.harness.kimi import user_config_file
+
+    path = user_config_file(environ)
+    current: object = None
+    try:
+        data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+        current = data.get("mcp", {}).get("client", {}).get("tool_call_timeout_ms")
+    except (OSError, tomlkit.exceptions.ParseError, AttributeError):
+        pass  # no file yet, or one setup kimi will report itself
+    if isinstance(current, int) and current >= CLIENT_TIMEOUT_MS:
+        return []
+    key = ("mcp", "client", "tool_call_timeout_ms")
+    return [ConfigPatch(path, "toml", key, CLIENT_TIMEOUT_MS)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Final, Literal
 
 __all__ = [
+    "CLIENT_TIMEOUT_MS",
     "DATA_SOURCES",
     "PROJECT_FILE",
     "SERVER_NAME",
@@ -18,6 +19,9 @@ __all__ = [
 SERVER_NAME: Final = "kimibridge"
 ToolName = Literal["moonshot_search", "moonshot_fetch", "kimi_datasource"]
 TOOL_NAMES: Final[tuple[ToolName, ...]] = ("moonshot_search", "moonshot_fetch", "kimi_datasource")
+# How long a harness's MCP client must wait for one call: Kimi's tools may take 180 s
+# (kimi.upstream's TOOL_TIMEOUTS), plus a margin for the hop. kimi-cli waits 60 s by default.
+CLIENT_TIMEOUT_MS: Final = 200_000
 # A project's own switches for the tools, next to its code (only the [tools] table is read).
 PROJECT_FILE: Final = ".kimibridge.toml"
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from kimibridge.config import Paths
 from kimibridge.errors import ConfigError
 from kimibridge.harness import claude, kimi, opencode, pi
 from kimibridge.harness.tool_registration import tool_patches
+from kimibridge.tools.spec import CLIENT_TIMEOUT_MS
 
 SERVER = [sys.executable, "-m", "kimibridge", "mcp"]
 
@@ -51,7 +53,8 @@ def _fake_bin(tmp_path: Path, name: str) -> Path:
 
 
 def _setup_entry(harness: str, environ: Mapping[str, str]) -> object:
-    [patch] = tool_patches(harness, Paths.from_env(environ), environ)
+    """The MCP server entry `setup <harness> --tools` writes (its first patch)."""
+    patch, *_timeout = tool_patches(harness, Paths.from_env(environ), environ)
     return patch.value
 
 
@@ -130,6 +133,7 @@ def test_kimi_gets_an_mcp_config_argument_only_with_tools(
     prefix = [str(stub_python), "-m", "kimi_cli.cli", "--config-file", str(own)]
     plain = kimi.HARNESS.launch(ctx, ["--print", "-p", "hi"])
     assert plain.argv == [*prefix, "--print", "-p", "hi"]
+    assert "tool_call_timeout_ms" not in own.read_text()
 
     launch = kimi.HARNESS.launch(ctx, ["--print", "-p", "hi"], tools=True)
     assert launch.argv[: len(prefix)] == prefix
@@ -144,6 +148,9 @@ def test_kimi_gets_an_mcp_config_argument_only_with_tools(
     assert entry == _setup_entry("kimi", environ)
     assert "KIMI_API_KEY" not in launch.env  # still dropped for the harness itself
     assert not (tmp_path / ".kimi").exists()
+    # kimi-cli's 60 s MCP call timeout would cut a Kimi search that may take 180 s
+    timeout = tomllib.loads(own.read_text())["mcp"]["client"]["tool_call_timeout_ms"]
+    assert timeout == CLIENT_TIMEOUT_MS > 180_000
 
 
 def test_pi_with_tools_is_one_line(tmp_path: Path) -> None:
