@@ -58,6 +58,12 @@ def test_usage_quota_shows_windows_and_balance(kimi_emulator: EmulatorHandle) ->
     assert "Weekly limit" in table.stdout and "5-hour limit" in table.stdout
     assert "plan level" in table.stdout
     assert GOOD_KEY not in table.stdout + table.stderr
+    # an API key, no agent calling: kimibridge says it is kimibridge, and nothing of Kimi CLI's
+    sent = [r for r in kimi_emulator.requests if r.path == "/coding/v1/usages"]
+    assert len(sent) == 2
+    for r in sent:
+        assert r.headers["User-Agent"].startswith("kimibridge/")
+        assert not [h for h in r.headers if h.lower().startswith("x-msh-")]
 
 
 def test_usage_quota_without_login_is_one_line(kimi_emulator: EmulatorHandle) -> None:
