@@ -237,6 +237,10 @@ async def test_http_needs_the_local_key_and_serves_the_tools(
         found = await client.call_tool("moonshot_search", {"query": "over http", "limit": 1})
         assert not found.is_error, _text(found)
         assert len(json.loads(_text(found))) == 1
+        page = await client.call_tool("moonshot_fetch", {"url": "https://example.com/a"})
+        assert not page.is_error and "https://example.com/a" in _text(page)
+        desc = await client.call_tool("kimi_datasource", {"data_source_name": "sec_edgar"})
+        assert not desc.is_error and _text(desc).startswith("# sec_edgar")
         kimi_emulator.inject("server_error", route="/search")
         failed = await client.call_tool("moonshot_search", {"query": "again"})
         assert failed.is_error and "500" in _text(failed)
