@@ -41,6 +41,7 @@ __all__ = [
     "Sharing",
     "SignIn",
     "Source",
+    "TeamSettings",
     "ToolSettings",
     "ToolsSettings",
     "UnsetType",
@@ -165,6 +166,14 @@ class ToolsSettings(_Model):
     kimi_datasource: ToolSettings = Field(default_factory=ToolSettings)
 
 
+class TeamSettings(_Model):
+    """``kimibridge team``: agents working together (see docs/team.md)."""
+
+    # Seconds a handoff may take (worker start + its turn); every other team timer derives from
+    # it (kimibridge.team.timeouts), so no layer gives up before another.
+    handoff_timeout: float = Field(default=600.0, gt=0, allow_inf_nan=False)
+
+
 class Settings(_Model):
     """Every setting of kimibridge, resolved from defaults < file < environment < flags."""
 
@@ -178,6 +187,7 @@ class Settings(_Model):
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     tools: ToolsSettings = Field(default_factory=ToolsSettings)
+    team: TeamSettings = Field(default_factory=TeamSettings)
 
     _sources: dict[str, Source] = PrivateAttr(default_factory=dict)
 
@@ -274,6 +284,15 @@ def _int(raw: str) -> object:
     return int(text)
 
 
+def _seconds(raw: str) -> object:
+    """A duration in seconds, > 0: ``900`` or ``90.5`` (an int stays an int in the file)."""
+    text = raw.strip()
+    value: float = int(text) if text.isdigit() else float(text)
+    if not 0 < value < float("inf"):
+        raise ValueError
+    return value
+
+
 def _bool(raw: str) -> object:
     value = raw.strip().lower()
     if value in ("true", "1", "yes", "on"):
@@ -366,6 +385,9 @@ _SPECS: dict[str, _Spec] = {
         f"tools.{name}.enabled": _Spec(_bool, "true or false")
         for name in ("moonshot_search", "moonshot_fetch", "kimi_datasource")
     },
+    "team.handoff_timeout": _Spec(
+        _seconds, "a number of seconds > 0", ("KIMIBRIDGE_HANDOFF_TIMEOUT",)
+    ),
 }
 
 KEYS: tuple[str, ...] = tuple(_SPECS)

@@ -83,3 +83,15 @@ def test_help_teaches_with_examples(capsys: pytest.CaptureFixture[str]) -> None:
         code, out, _ = _run(args, capsys)
         assert code == 0
         assert "Examples:" in out and "kimibridge " in out
+
+
+def test_set_and_show_the_handoff_timeout(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(["config", "set", "team.handoff_timeout", "900"], capsys)
+    assert code == 0, err
+    code, out, _ = _run(["config", "show", "--json"], capsys)
+    assert code == 0
+    file = str(Paths.from_env().config_file)
+    assert json.loads(out)["team.handoff_timeout"] == {"value": 900.0, "source": f"file {file}"}
+    code, _, err = _run(["config", "set", "team.handoff_timeout", "0"], capsys)
+    assert code != 0
+    assert "expected a number of seconds > 0" in err and len(err.strip().splitlines()) == 1

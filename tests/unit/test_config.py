@@ -13,6 +13,7 @@ from kimibridge.config import (
     Paths,
     Settings,
     Source,
+    parse_value,
     update_config_file,
 )
 from kimibridge.errors import ConfigError
@@ -250,3 +251,50 @@ def test_importing_config_stays_cheap() -> None:
 def test_unset_is_falsy_and_named() -> None:
     assert not UNSET
     assert repr(UNSET) == "UNSET"
+
+
+def test_handoff_timeout_from_default_file_and_env(paths: Paths) -> None:
+    s = Settings.load(paths)
+    assert s.team.handoff_timeout == 600.0
+    assert s.sources()["team.handoff_timeout"] == Source("default", "")
+    write(paths, "[team]\nhandoff_timeout = 900\n")
+    s = Settings.load(paths)
+    assert s.team.handoff_timeout == 900.0
+    assert s.sources()["team.handoff_timeout"] == Source("file", str(paths.config_file))
+    s = Settings.load(paths, environ={"KIMIBRIDGE_HANDOFF_TIMEOUT": " 90.5 "})
+    assert s.team.handoff_timeout == 90.5
+    assert s.sources()["team.handoff_timeout"] == Source("env", "KIMIBRIDGE_HANDOFF_TIMEOUT")
+
+
+@pytest.mark.parametrize("raw", ["0", "-5", "ten", "inf", "nan", "1e999"])
+def test_handoff_timeout_bad_env_is_one_line(paths: Paths, raw: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        Settings.load(paths, environ={"KIMIBRIDGE_HANDOFF_TIMEOUT": raw})
+    message = str(info.value)
+    assert message == (
+        f"environment variable KIMIBRIDGE_HANDOFF_TIMEOUT is {raw!r}; "
+        "expected a number of seconds > 0"
+    )
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [("0", "0"), ("-1.5", "-1.5"), ('"900"', "'900'"), ("true", "True")]
+)
+def test_handoff_timeout_bad_file_value_is_one_line(paths: Paths, value: str, shown: str) -> None:
+    write(paths, f"[team]\nhandoff_timeout = {value}\n")
+    with pytest.raises(ConfigError) as info:
+        Settings.load(paths)
+    message = str(info.value)
+    assert message.endswith(f"team.handoff_timeout is {shown}; expected a number of seconds > 0")
+    assert "\n" not in message
+
+
+def test_handoff_timeout_set_writes_a_number(paths: Paths) -> None:
+    update_config_file(
+        paths.config_file, {"team.handoff_timeout": parse_value("team.handoff_timeout", "900")}
+    )
+    assert "handoff_timeout = 900\n" in paths.config_file.read_text()
+    assert Settings.load(paths).get("team.handoff_timeout") == 900.0
+    with pytest.raises(ConfigError, match="expected a number of seconds > 0"):
+        parse_value("team.handoff_timeout", "0")
