@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 if TYPE_CHECKING:
-    from kimibridge.config import Paths
+    from kimibridge.config import Paths, Settings
     from kimibridge.team.runtime import TeamRuntime
     from kimibridge.team.store import Agent
 
@@ -53,19 +53,21 @@ def _paths() -> Paths:
     return Paths.from_env(os.environ)
 
 
-def _runtime() -> TeamRuntime:
+def _runtime(paths: Paths | None = None, settings: Settings | None = None) -> TeamRuntime:
+    """The runtime; with ``settings``, agents it starts get their timeouts (team.timeouts)."""
     from kimibridge.team.runtime import TeamRuntime
+    from kimibridge.team.timeouts import TeamTimeouts
 
-    return TeamRuntime(_paths(), os.environ)
+    timeouts = TeamTimeouts() if settings is None else TeamTimeouts.from_settings(settings)
+    return TeamRuntime(paths or _paths(), os.environ, timeouts=timeouts)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
-def _gateway_url(paths: Paths, explicit: str | None) -> str:
+def _gateway_url(paths: Paths, settings: Settings, explicit: str | None) -> str:
     """The running gateway, else one started in the background (as `kimibridge run` does)."""
-    from kimibridge.config import Settings
     from kimibridge.errors import NeedsLogin, TeamError
     from kimibridge.gateway.daemon import describe, ensure_gateway
 
@@ -73,7 +75,7 @@ def _gateway_url(paths: Paths, explicit: str | None) -> str:
         return explicit.rstrip("/")
     environ = dict(os.environ)
     try:
-        gw = ensure_gateway(paths, Settings.load(paths, environ=environ), environ)
+        gw = ensure_gateway(paths, settings, environ)
     except NeedsLogin:
         raise TeamError(
             "no kimibridge gateway is running and none can start without a Kimi login; run "
@@ -129,6 +131,7 @@ def up(
     ] = None,
 ) -> None:
     """Start an agent from a profile and wait until its harness is ready."""
+    from kimibridge.config import Settings
     from kimibridge.errors import TeamError
     from kimibridge.team.runtime import DEFAULT_TEAM
 
@@ -141,8 +144,10 @@ def up(
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise TeamError("--wrap must be a JSON list of strings")
         prefix = value
-    rt = _runtime()
-    url = _gateway_url(rt.paths, gateway)
+    paths = _paths()
+    settings = Settings.load(paths, environ=dict(os.environ))
+    rt = _runtime(paths, settings)
+    url = _gateway_url(paths, settings, gateway)
     agent = _run(
         rt.up(
             profile,

@@ -27,13 +27,14 @@ from typing import TYPE_CHECKING, Any, Final
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from kimibridge.config import Paths
+from kimibridge.config import Paths, Settings
 from kimibridge.errors import TeamError
 from kimibridge.gateway.types import Receive, Scope, Send
 from kimibridge.team.delivery import Terminal
 from kimibridge.team.inbox import Inbox
 from kimibridge.team.mcp_entry import MCP_PATH, SERVER_NAME, agent_mcp_entry
 from kimibridge.team.store import Agent, TeamStore, connect
+from kimibridge.team.timeouts import TeamTimeouts
 
 if TYPE_CHECKING:
     from kimibridge.gateway.app import Gateway
@@ -178,6 +179,8 @@ class TeamExtension:
         self.paths = paths
         self.environ = dict(environ)
         self.wrap = tuple(wrap) or _wrap_from(self.environ)
+        # The handoff wait and the workers' harness timeouts, from this process's settings.
+        self.timeouts = TeamTimeouts.from_settings(Settings.load(paths, environ=self.environ))
         self.supervisor: Supervisor | None = None
         self.service: TeamService | None = None
         self.runtime: TeamRuntime | None = None
@@ -191,9 +194,10 @@ class TeamExtension:
         from kimibridge.team.supervisor import Supervisor
         from kimibridge.team.tmux import SUBMIT_DELAY
 
+        timeouts = self.timeouts
         store = TeamStore(await asyncio.to_thread(connect, self.paths))
         inbox = Inbox(await asyncio.to_thread(connect, self.paths))
-        runtime = TeamRuntime(self.paths, self.environ)
+        runtime = TeamRuntime(self.paths, self.environ, timeouts=timeouts)
         terminal: Terminal = TmuxTerminal(runtime.tmux)
         tmux = runtime.tmux
 
@@ -208,7 +212,13 @@ class TeamExtension:
             find_profile(name, project, paths)
 
         service = TeamService(
-            store, inbox, supervisor, runtime, wrap=self.wrap, check_profile=check_profile
+            store,
+            inbox,
+            supervisor,
+            runtime,
+            wrap=self.wrap,
+            check_profile=check_profile,
+            timeouts=timeouts,
         )
         server = build_mcp(service)
         self._app = server.streamable_http_app(
@@ -288,8 +298,9 @@ async def _interrupt_dead_calls(runtime: TeamRuntime) -> list[str]:
 
     No such call survives a restart of the process that served it, and the MCP client inside
     kimi-cli (mcp 1.x) does not fail a call whose response stream ended: it would wait for its
-    tool-call timeout (11 minutes). So a caller whose screen still shows one is interrupted, as
-    its user would do; an orphaned handoff's answer then reaches it as a message."""
+    tool-call timeout (``team.handoff_timeout`` + 60 s). So a caller whose screen still shows
+    one is interrupted, as its user would do; an orphaned handoff's answer then reaches it as a
+    message."""
     interrupted: list[str] = []
     for agent in await runtime.agents():
         if agent.state != "running" or not agent.pane_id:

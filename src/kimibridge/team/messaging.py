@@ -29,7 +29,7 @@ from kimibridge.errors import TeamError
 from kimibridge.team.inbox import Inbox
 from kimibridge.team.store import Agent, TeamStore
 from kimibridge.team.supervisor import AgentTrack, Supervisor
-from kimibridge.team.timeouts import handoff_wait
+from kimibridge.team.timeouts import TeamTimeouts
 
 __all__ = ["HandoffResult", "TeamService", "Workers"]
 
@@ -80,6 +80,7 @@ class TeamService:
         *,
         wrap: Sequence[str] = (),
         check_profile: Callable[[str, Path], object] | None = None,
+        timeouts: TeamTimeouts | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -88,6 +89,8 @@ class TeamService:
         self.wrap = tuple(wrap)  # tests: run harnesses in a loopback-only sandbox
         # Raises TeamError for an unknown profile (so assign fails at once, not later).
         self.check_profile = check_profile
+        # How long a handoff waits (the gateway's settings; None: the default setting).
+        self.timeouts = timeouts or TeamTimeouts()
         self._reserved: set[str] = set()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -116,7 +119,7 @@ class TeamService:
         """``within``: the caller's limit in seconds (only shortens the team's timeout)."""
         if not task.strip():
             raise TeamError("handoff needs a task")
-        wait = handoff_wait(within)
+        wait = self.timeouts.handoff_wait(within)
         worker: Agent | None = None
         try:
             async with asyncio.timeout(wait):
@@ -172,7 +175,7 @@ class TeamService:
             await asyncio.to_thread(self.inbox.unlink, worker_id)
             return
         try:
-            agent = await self.workers.wait(worker_id, within=handoff_wait(None))
+            agent = await self.workers.wait(worker_id, within=self.timeouts.handoff_wait(None))
             answer = await self.workers.reply(worker_id)
             outcome = answer if answer else f"(no answer: the worker is {agent.status})"
         except TeamError as exc:

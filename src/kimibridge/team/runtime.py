@@ -38,6 +38,7 @@ from kimibridge.team.providers import LaunchContext, provider_for
 from kimibridge.team.screens import ScreenStatus, reader_for
 from kimibridge.team.screens.ansi import plain
 from kimibridge.team.store import Agent, Team, TeamStore
+from kimibridge.team.timeouts import TeamTimeouts
 from kimibridge.team.tmux import Pane, Tmux
 from kimibridge.team.turns import TurnState, TurnTracker
 
@@ -89,9 +90,13 @@ class TeamRuntime:
         store: TeamStore | None = None,
         tmux: Tmux | None = None,
         poll_interval: float = POLL_INTERVAL,
+        timeouts: TeamTimeouts | None = None,
     ) -> None:
         self.paths = paths
         self.environ = dict(environ)
+        # What the agents it starts are told (harness MCP timeout); the CLI and the gateway
+        # pass the one built from the user's settings, None is the default setting.
+        self.timeouts = timeouts or TeamTimeouts()
         self.store = store or TeamStore.open(paths)
         self.tmux = tmux or Tmux(tmux_socket(paths))
         self.poll_interval = poll_interval
@@ -150,6 +155,7 @@ class TeamRuntime:
             gateway_url=gateway_url,
             api_key=api_key,
             environ=self.environ,
+            timeouts=self.timeouts,
             model=model,
             wrap=tuple(wrap),
         )

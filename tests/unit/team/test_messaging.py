@@ -18,6 +18,7 @@ from kimibridge.team.inbox import Inbox
 from kimibridge.team.messaging import TeamService
 from kimibridge.team.store import Agent, Team, TeamStore, connect
 from kimibridge.team.supervisor import Supervisor
+from kimibridge.team.timeouts import TeamTimeouts
 from tests.unit.team.model_tmux import ModelTmux
 
 Turn = Sequence[tuple[EventKind, str | None, str | None]]  # (kind, stop reason, text) per event
@@ -85,7 +86,9 @@ class ScriptedWorkers:
         return agent
 
 
-def _setup(tmp_path: Path, turn: Turn) -> tuple[TeamService, ScriptedWorkers, Agent, Inbox]:
+def _setup(
+    tmp_path: Path, turn: Turn, timeouts: TeamTimeouts | None = None
+) -> tuple[TeamService, ScriptedWorkers, Agent, Inbox]:
     paths = Paths(config_dir=tmp_path / "cfg", state_dir=tmp_path / "state")
     store = TeamStore(connect(paths))
     store.add_team(Team("t", "kb-t", "/p", 1.0))
@@ -108,7 +111,8 @@ def _setup(tmp_path: Path, turn: Turn) -> tuple[TeamService, ScriptedWorkers, Ag
     supervisor = Supervisor(bus, store, inbox, ModelTmux(), settle=0.05, tick=0.1)
     supervisor.deliverer.enter_delay = 0
     workers = ScriptedWorkers(store, bus, turn)
-    return TeamService(store, inbox, supervisor, workers), workers, sup, inbox
+    service = TeamService(store, inbox, supervisor, workers, timeouts=timeouts)
+    return service, workers, sup, inbox
 
 
 ANSWERED: Turn = (
@@ -228,3 +232,17 @@ async def test_assign_checks_the_profile_at_once(tmp_path: Path) -> None:
     with pytest.raises(TeamError, match="no profile named 'nope'"):
         await service.assign(sup, "nope", "x", gateway_url="u")
     assert inbox.messages() == []
+
+
+async def test_the_handoff_wait_is_the_teams_setting(tmp_path: Path) -> None:
+    """A service built with a short handoff timeout stops waiting there, even when the caller
+    asked for longer (its harness would give up at the setting + margin)."""
+    busy_forever: Turn = (("request_started", None, None),)
+    service, workers, sup, _ = _setup(tmp_path, busy_forever, TeamTimeouts(handoff=0.5))
+    await service.supervisor.start()
+    try:
+        result = await service.handoff(sup, "developer", "x", gateway_url="http://x", within=60)
+    finally:
+        await service.supervisor.stop()
+    assert result.status == "timeout"
+    assert workers.downed == ["developer-1"]

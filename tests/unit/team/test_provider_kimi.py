@@ -14,7 +14,8 @@ import yaml
 
 from kimibridge.team.profiles import parse_profile
 from kimibridge.team.providers import LaunchContext, mcp_servers_for, provider_for
-from kimibridge.team.providers.kimi_cli import MCP_TOOL_TIMEOUT_MS, reply_in_transcript
+from kimibridge.team.providers.kimi_cli import reply_in_transcript
+from kimibridge.team.timeouts import TeamTimeouts
 
 PROFILE = """---
 name: developer
@@ -28,7 +29,9 @@ Be a developer.
 KEY = "kb-secret-local-key-0123456789"
 
 
-def _ctx(tmp_path: Path, profile_text: str = PROFILE) -> LaunchContext:
+def _ctx(
+    tmp_path: Path, profile_text: str = PROFILE, timeouts: TeamTimeouts | None = None
+) -> LaunchContext:
     # A stand-in interpreter: answers the package lookup harness.kimi makes, nothing else.
     pkg = tmp_path / "venv" / "lib" / "python3.13" / "site-packages" / "kimi_cli"
     (pkg / "cli").mkdir(parents=True)
@@ -50,6 +53,7 @@ def _ctx(tmp_path: Path, profile_text: str = PROFILE) -> LaunchContext:
             "KIMIBRIDGE_KIMI_PYTHON": str(python),
             "KIMI_API_KEY": "user-real-key",
         },
+        timeouts=timeouts or TeamTimeouts(),
         wrap=("sandbox", "--"),
     )
 
@@ -63,7 +67,7 @@ def test_prepare_writes_the_agents_own_files(tmp_path: Path) -> None:
     config = tomllib.loads((d / "kimi" / "config.toml").read_text())
     assert config["providers"]["kimibridge"]["base_url"] == "http://127.0.0.1:9999/v1"
     assert config["providers"]["kimibridge"]["api_key"] == KEY
-    assert config["mcp"]["client"]["tool_call_timeout_ms"] == MCP_TOOL_TIMEOUT_MS
+    assert config["mcp"]["client"]["tool_call_timeout_ms"] == TeamTimeouts().mcp_tool_timeout_ms
     assert config["telemetry"] is False
 
     agent = yaml.safe_load((d / "agent.yaml").read_text())

@@ -22,6 +22,7 @@ from kimibridge.errors import TeamError
 
 if TYPE_CHECKING:
     from kimibridge.team.profiles import Profile
+    from kimibridge.team.timeouts import TeamTimeouts
 
 __all__ = [
     "AGENT_ID_ENV",
@@ -53,6 +54,7 @@ class LaunchContext:
     gateway_url: str  # the gateway's root URL, http://127.0.0.1:PORT
     api_key: str  # the agent's own gateway key
     environ: Mapping[str, str]  # the environment the harness inherits (PATH, HOME, ...)
+    timeouts: TeamTimeouts  # the harness's MCP tool-call timeout comes from here
     model: str | None = None  # overrides the profile's model
     # Prepended to the harness argv: tests run it inside a loopback-only sandbox.
     wrap: Sequence[str] = field(default_factory=tuple)

@@ -30,7 +30,6 @@ from kimibridge.team.providers import (
     mcp_servers_for,
     write_launch_script,
 )
-from kimibridge.team.timeouts import MCP_TOOL_TIMEOUT_MS
 
 __all__ = [
     "ENV_CLAUDE_BIN",
@@ -92,7 +91,7 @@ class ClaudeCodeProvider:
                 **QUIET,  # what `kimibridge run claude` turns off (harness.claude)
                 "TERM": "xterm-256color",
                 # A handoff is one tool call as long as the worker's turn (team.timeouts).
-                "MCP_TOOL_TIMEOUT": str(MCP_TOOL_TIMEOUT_MS),
+                "MCP_TOOL_TIMEOUT": str(ctx.timeouts.mcp_tool_timeout_ms),
                 AGENT_ID_ENV: ctx.agent_id,
                 CAO_TERMINAL_ID_ENV: ctx.agent_id,
             }

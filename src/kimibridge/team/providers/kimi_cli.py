@@ -37,14 +37,10 @@ from kimibridge.team.providers import (
     mcp_servers_for,
     write_launch_script,
 )
-from kimibridge.team.timeouts import MCP_TOOL_TIMEOUT_MS as TEAM_MCP_TOOL_TIMEOUT_MS
 
-__all__ = ["DEFAULT_MODEL", "MCP_TOOL_TIMEOUT_MS", "PROVIDER", "KimiCliProvider"]
+__all__ = ["DEFAULT_MODEL", "PROVIDER", "KimiCliProvider"]
 
 DEFAULT_MODEL: Final = "kimi-for-coding"
-# A handoff to another agent is one MCP tool call that lasts as long as that agent's turn;
-# kimi-cli's default (60 s) would cut it off. Derived from the one team timeout (team.timeouts).
-MCP_TOOL_TIMEOUT_MS: Final = TEAM_MCP_TOOL_TIMEOUT_MS
 _INHERITED: Final = ("PATH", "HOME", "LANG", "LC_ALL", "USER")
 
 
@@ -64,7 +60,9 @@ class KimiCliProvider:
                 base_url=ctx.gateway_url,
                 api_key=ctx.api_key,
                 model=model,
-                mcp_tool_timeout_ms=MCP_TOOL_TIMEOUT_MS,
+                # A handoff to another agent is one MCP tool call as long as that agent's
+                # turn; kimi-cli's default (60 s) would cut it off (team.timeouts).
+                mcp_tool_timeout_ms=ctx.timeouts.mcp_tool_timeout_ms,
             ),
         )
         atomic_write(d / "system.md", _system_prompt(ctx))
