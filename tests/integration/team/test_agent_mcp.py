@@ -136,3 +136,27 @@ def test_no_key_no_mcp(team_gateway: TeamGateway) -> None:
             headers={"Accept": "application/json, text/event-stream"},
         )
     assert req.status_code == 401
+
+
+def test_the_gateway_reads_the_handoff_timeout_setting(tmp_path: Path) -> None:
+    """The gateway process builds its team timeouts from its own settings (file < env)."""
+    from kimibridge.errors import ConfigError
+    from kimibridge.team.timeouts import TeamTimeouts
+
+    paths = Paths(config_dir=tmp_path / "cfg", state_dir=tmp_path / "state")
+    paths.config_dir.mkdir()
+    paths.config_file.write_text("[team]\nhandoff_timeout = 900\n")
+    assert TeamExtension(paths, {}).timeouts == TeamTimeouts(900)
+    env = {"KIMIBRIDGE_HANDOFF_TIMEOUT": "45"}
+    assert TeamExtension(paths, env).timeouts.mcp_tool_timeout_ms == 105_000
+    with pytest.raises(ConfigError, match="KIMIBRIDGE_HANDOFF_TIMEOUT is '0'"):
+        TeamExtension(paths, {"KIMIBRIDGE_HANDOFF_TIMEOUT": "0"})
+
+
+def test_the_handoff_wait_and_the_workers_share_the_gateways_timeouts(
+    team_gateway: TeamGateway,
+) -> None:
+    extension = team_gateway.extension
+    assert extension.service is not None and extension.runtime is not None
+    assert extension.service.timeouts is extension.timeouts
+    assert extension.runtime.timeouts is extension.timeouts
