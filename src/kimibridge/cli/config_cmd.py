@@ -8,16 +8,14 @@ from collections.abc import Mapping
 
 import typer
 
+from kimibridge.cli._app import command_app
 from kimibridge.config import KEYS, Paths, Settings, parse_value, update_config_file
 
 __all__ = ["app", "load_settings"]
 
-app = typer.Typer(
+app = command_app(
     help="Show and change kimibridge's settings (defaults < config file < environment < flags).",
     no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 _SECRET_WORDS = ("authorization", "key", "token", "secret", "cookie")

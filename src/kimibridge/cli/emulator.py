@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 __all__ = ["DEFAULT_API_KEY", "DEFAULT_PORT", "app"]
 
 DEFAULT_PORT = 8787
@@ -40,12 +42,7 @@ The control API under /_emulator/ (approve logins, inject faults, read requests)
 described in docs/emulator.md.
 """
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 def _is_loopback(host: str) -> bool:

@@ -7,16 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 if TYPE_CHECKING:
     from kimibridge.gateway.local_auth import LocalKeys
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
+app = command_app(
     help=(
         "Show the gateway's local key (created on first use). Agents send it as x-api-key or "
         "Authorization: Bearer; one key per agent (`key add <label>`) attributes usage to it."

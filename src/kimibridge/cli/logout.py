@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import typer
+from kimibridge.cli._app import command_app
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = command_app()
 
 
 @app.command("logout")

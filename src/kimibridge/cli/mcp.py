@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
@@ -43,12 +45,7 @@ Examples:
   kimibridge mcp --http --port 8766     # streamable HTTP on loopback
 """
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 @app.command(help=HELP)

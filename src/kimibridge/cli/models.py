@@ -8,17 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 if TYPE_CHECKING:
     from kimibridge.kimi.catalog import KimiModel
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 def _row(model: KimiModel) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from kimibridge.cli._app import command_app
 from kimibridge.errors import ConfigError, KimibridgeError
 
 if TYPE_CHECKING:
@@ -44,12 +45,7 @@ Examples:
   kimibridge run pi -- -p 'fix the tests'
 """
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 @dataclass

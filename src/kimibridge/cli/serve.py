@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 __all__ = ["app"]
 
 HELP = """\
@@ -32,12 +34,7 @@ Point agents at it:
 The prefixes /anthropic and /openai also work (e.g. http://127.0.0.1:8765/anthropic).
 """
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 @app.command(help=HELP)

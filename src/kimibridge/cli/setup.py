@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 __all__ = ["app"]
 
 HELP = """\
@@ -29,12 +31,7 @@ Examples:
   kimibridge setup kimi --undo
 """
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,11 @@ from typing import Annotated, Any
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 __all__ = ["app"]
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = command_app()
 
 
 class RegionChoice(enum.StrEnum):

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 if TYPE_CHECKING:
     from kimibridge.config import Paths, Settings
     from kimibridge.team.runtime import TeamRuntime
@@ -34,11 +36,7 @@ own local key.
   kimibridge team down                   # stop every agent
 """
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
+app = command_app(
     no_args_is_help=True,
     help=HELP,
 )

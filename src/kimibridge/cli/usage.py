@@ -10,14 +10,11 @@ from typing import Annotated
 
 import typer
 
+from kimibridge.cli._app import command_app
+
 __all__ = ["app"]
 
-app = typer.Typer(
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    pretty_exceptions_enable=False,
-)
+app = command_app()
 
 
 @app.command(
