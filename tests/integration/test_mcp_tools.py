@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from kimibridge.gateway.local_auth import LocalKeys
 from kimibridge.testing import EmulatorHandle
 from kimibridge.tools.spec import DATA_SOURCES, TOOL_NAMES
-from tests.integration.cli_account_helpers import GOOD_KEY, cli_env, kb, paths, read_json
+from tests.integration.cli_account_helpers import GOOD_KEY, cli_env, kb, one_line, paths, read_json
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +245,18 @@ async def test_http_needs_the_local_key_and_serves_the_tools(
         failed = await client.call_tool("moonshot_search", {"query": "again"})
         assert failed.is_error and "500" in _text(failed)
     assert kimi_emulator.refresh_reuse_count == 0
+
+
+def test_http_refuses_a_busy_port_and_a_remote_host_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        busy = kb("mcp", "--http", "--port", port, env=cli_env())
+    assert busy.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in one_line(busy.stderr)
+    remote = kb("mcp", "--http", "--host", "0.0.0.0", env=cli_env())
+    assert remote.returncode == 1
+    assert "not a loopback address" in one_line(remote.stderr)
