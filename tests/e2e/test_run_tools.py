@@ -122,3 +122,33 @@ def test_run_opencode_tools_calls_moonshot_search_through_kimibridge_mcp(
     final = harness_final_text("opencode", result)
     assert final.startswith("Tool result: ") and NO_LOGIN in final, result.describe()
     assert not (offline.home / ".config" / "opencode" / "opencode.json").exists()
+
+
+def test_run_kimi_tools_after_setup_kimi_tools(
+    offline: test_run_cli.Offline, tmp_path: Path
+) -> None:
+    """Both registrations at once (the user's mcp.json and the run's --mcp-config name the same
+    server): kimi-cli still starts and the call still goes through."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "kimibridge", "setup", "kimi", "--tools"],
+        env=offline.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (offline.home / ".kimi" / "mcp.json").exists()
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(offline.env)
+    env["PATH"] = os.pathsep.join([str(kimi_cli_python().parent), env["PATH"]])
+    argv = [sys.executable, "-m", "kimibridge", "run", "kimi", "--tools", "--"]
+    argv += _args("kimi", PROMPT)
+    port = int(offline.url.rsplit(":", 1)[1])
+    result = run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+    assert result.returncode == 0, result.describe()
+    final = harness_final_text("kimi", result)
+    assert final.startswith("Tool result: ") and NO_LOGIN in final, result.describe()
