@@ -129,6 +129,14 @@ def test_env_key_is_reported_as_the_token_source(kimi_emulator: EmulatorHandle) 
     info = json.loads(result.stdout)
     assert info["token_source"]["kind"] == "env"
     assert info["method"] == "api_key"
+    # Kimi's tools take the OAuth sign-in only: status says so before a harness finds out
+    assert info["tools"] == {
+        "enabled": ["moonshot_search", "moonshot_fetch", "kimi_datasource"],
+        "project_file": None,
+        "usable": False,
+    }
+    table = kb("status", env=env)
+    assert "they need the OAuth sign-in" in table.stdout
     assert_no_secret(result, GOOD_KEY)
 
 
@@ -144,6 +152,7 @@ def test_oauth_status_reports_expiry_and_refreshes_without_printing_tokens(
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
     assert info["expires_in_s"] > 0 and info["expired"] is False
+    assert info["tools"]["usable"] is True
     second = read_json(paths(env).credentials_file)
     assert second["access_token"] != first["access_token"]  # refreshed after the 401
     assert_no_secret(

@@ -76,6 +76,19 @@ def _expiry(ctx: AccountContext, login: StoredLogin | None) -> dict[str, Any]:
     return {"expires_at": record.expires_at, "expires_in_s": int(left), "expired": left <= 0}
 
 
+def _tools_info(ctx: AccountContext, method: str) -> dict[str, Any]:
+    """What `kimibridge mcp` would serve in this directory, and whether calls can work."""
+    from kimibridge.tools.enabled import merged_tools
+    from kimibridge.tools.spec import TOOL_NAMES
+
+    tools, project_file = merged_tools(ctx.settings, Path.cwd())
+    return {
+        "enabled": [n for n in TOOL_NAMES if getattr(tools, n).enabled],
+        "project_file": str(project_file) if project_file else None,
+        "usable": method == "oauth",  # Kimi's tools take the OAuth sign-in only
+    }
+
+
 async def _online(
     endpoints: Endpoints, source: TokenSource, identity: Identity, cache: Path
 ) -> tuple[ModelCatalog, Any, Any]:
@@ -131,6 +144,7 @@ def gather_status(ctx: AccountContext, *, offline: bool) -> dict[str, Any]:
         "who": None,
         "models": [],
         "usage": None,
+        "tools": _tools_info(ctx, method),
     }
     if offline:
         cached = load_catalog(ctx.paths.catalog_file, base_url=endpoints.api_base)

@@ -127,6 +127,11 @@ def _render(info: dict[str, Any]) -> None:
     )
     cached = " (cached)" if info["offline"] else ""
     table.add_row("Models", (text or "none known; run without --offline") + cached)
+    tools = info["tools"]
+    names = ", ".join(tools["enabled"]) or "all off"
+    where = f" (switched in {tools['project_file']})" if tools["project_file"] else ""
+    usable = "" if tools["usable"] else "; they need the OAuth sign-in, calls answer with an error"
+    table.add_row("Kimi tools", f"{names} via `kimibridge mcp`{where}{usable}")
     quota = _quota_lines(info["usage"])
     if quota:
         table.add_row("Quota", "\n".join(quota))
