@@ -36,8 +36,11 @@ Quick start:
 
 \b
   kimibridge login               # a Kimi Code API key (recommended) or --oauth
+  kimibridge run claude          # Claude Code on Kimi (also: pi, opencode, kimi)
+  kimibridge serve               # one local endpoint for any agent (--offline: no account)
   kimibridge status              # sign-in, identity headers and risk, models, quota
-  kimibridge emulator            # no account? a Kimi-compatible server on 127.0.0.1
+
+Every command's help: docs/cli.md.
 """
 
 
