@@ -37,6 +37,7 @@ def _sections(command: click.Command, path: list[str], parent: click.Context | N
 
 def render() -> str:
     root = typer.main.get_command(app)
+    assert isinstance(root, TyperGroup)
     root_ctx = click.Context(root, info_name="kimibridge", **root.context_settings)
     parts = [
         "# Command reference\n\n"
