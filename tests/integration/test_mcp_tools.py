@@ -260,3 +260,21 @@ def test_http_refuses_a_busy_port_and_a_remote_host_in_one_line(tmp_path: Path) 
     remote = kb("mcp", "--http", "--host", "0.0.0.0", env=cli_env())
     assert remote.returncode == 1
     assert "not a loopback address" in one_line(remote.stderr)
+
+
+@oauth_login
+async def test_a_login_made_while_the_server_runs_is_used_by_the_next_call(
+    kimi_emulator: EmulatorHandle, project: Path
+) -> None:
+    kimi_emulator.add_api_key(GOOD_KEY)
+    env = cli_env(kimi_emulator)
+    assert kb("login", "--api-key-stdin", env=env, input=GOOD_KEY).returncode == 0
+    async with stdio_client(env, project) as client:
+        first = await client.call_tool("moonshot_search", {"query": "q"})
+        assert first.is_error and "--oauth" in _text(first)
+        login = kb("login", "--oauth", "--no-browser", env=env)
+        assert login.returncode == 0, login.stderr
+        second = await client.call_tool("moonshot_search", {"query": "q"})
+        assert not second.is_error, _text(second)
+    [search] = _tool_requests(kimi_emulator, "/search")
+    assert search.auth == "oauth"

@@ -65,6 +65,7 @@ class KimiTools:
         except KimibridgeError as exc:
             raise describe(tool, exc) from None
         if credential.method == "api_key":
+            self._account = None  # read the sign-in again next call: the user may log in meanwhile
             raise needs_oauth(tool)
         if self._upstream is None:
             self._upstream = self._account.upstream()
