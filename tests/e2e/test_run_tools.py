@@ -152,3 +152,24 @@ def test_run_kimi_tools_after_setup_kimi_tools(
     assert result.returncode == 0, result.describe()
     final = harness_final_text("kimi", result)
     assert final.startswith("Tool result: ") and NO_LOGIN in final, result.describe()
+
+
+def test_run_kimi_offline_tools_gets_canned_search_results(
+    offline: test_run_cli.Offline, tmp_path: Path
+) -> None:
+    """`run --offline --tools`: no account anywhere, and the tools still answer (from the MCP
+    server's own built-in emulator), so a newcomer can try them."""
+    work = tmp_path / "work"
+    work.mkdir()
+    env = dict(offline.env)
+    env["PATH"] = os.pathsep.join([str(kimi_cli_python().parent), env["PATH"]])
+    prompt = '[[call moonshot_search {"query": "try it", "limit": 1}]]'
+    argv = [sys.executable, "-m", "kimibridge", "run", "kimi", "--offline", "--tools", "--"]
+    argv += _args("kimi", prompt)
+    port = int(offline.url.rsplit(":", 1)[1])
+    result = run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+    assert result.returncode == 0, result.describe()
+    assert result.outside_connects == [], result.describe()
+    final = harness_final_text("kimi", result)
+    assert final.startswith("Tool result: "), result.describe()
+    assert "https://example.com/try-it/1" in final, result.describe()

@@ -278,3 +278,22 @@ async def test_a_login_made_while_the_server_runs_is_used_by_the_next_call(
         assert not second.is_error, _text(second)
     [search] = _tool_requests(kimi_emulator, "/search")
     assert search.auth == "oauth"
+
+
+async def test_offline_answers_from_the_built_in_emulator_without_any_login(project: Path) -> None:
+    env = cli_env()  # no emulator, no login, no key
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "kimibridge", "mcp", "--offline"],
+        env=env,
+        cwd=str(project),
+    )
+    async with Client(params, read_timeout_seconds=60) as client:
+        found = await client.call_tool("moonshot_search", {"query": "offline", "limit": 2})
+        assert not found.is_error, _text(found)
+        assert [r["url"] for r in json.loads(_text(found))] == [
+            "https://example.com/offline/1",
+            "https://example.com/offline/2",
+        ]
+        desc = await client.call_tool("kimi_datasource", {"data_source_name": "imf"})
+        assert not desc.is_error and _text(desc).startswith("# imf")

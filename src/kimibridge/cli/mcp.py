@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
@@ -14,9 +15,11 @@ import typer
 from kimibridge.cli._app import command_app
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from mcp.server.mcpserver import MCPServer
 
-    from kimibridge.config import Paths
+    from kimibridge.config import Paths, Settings
     from kimibridge.tools.mcp_server import KimiTools
 
 __all__ = ["app"]
@@ -43,6 +46,8 @@ for you, or a project's .kimibridge.toml (nearest at or above the working direct
 Examples:
   kimibridge mcp --list                 # the tools this directory gets, and why
   kimibridge mcp --http --port 8766     # streamable HTTP on loopback
+  kimibridge mcp --offline              # canned answers from the built-in emulator
+  kimibridge run claude --offline --tools   # try the tools in Claude Code, no account
 """
 
 app = command_app()
@@ -61,6 +66,14 @@ def mcp(
     ] = None,
     list_only: Annotated[
         bool, typer.Option("--list", help="Print the enabled tools and exit.")
+    ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            envvar="KIMIBRIDGE_MCP_OFFLINE",
+            help="Answer from the built-in Kimi emulator (canned results, no account).",
+        ),
     ] = False,
 ) -> None:
     from kimibridge.config import Paths, Settings
@@ -88,7 +101,12 @@ def mcp(
     from kimibridge.kimi.account import open_account
     from kimibridge.tools.mcp_server import KimiTools, build_server
 
-    tools = KimiTools(lambda: open_account(paths, settings, environ))
+    if offline:
+        tools, stop = _offline_tools(settings, environ)
+        atexit.register(stop)
+        sys.stderr.write("kimibridge mcp: OFFLINE, answers come from the built-in Kimi emulator\n")
+    else:
+        tools = KimiTools(lambda: open_account(paths, settings, environ))
     server = build_server(tools, enabled)
     if not http:
         if sys.stdin.isatty():
@@ -108,6 +126,21 @@ def mcp(
             anyio.run(stdio)
         return
     _serve_http(server, tools, paths, host, port, enabled)
+
+
+def _offline_tools(
+    settings: Settings, environ: dict[str, str]
+) -> tuple[KimiTools, Callable[[], None]]:
+    """The tools over an emulator started in this process (as `serve --offline` does)."""
+    from kimibridge.gateway.server import start_offline_upstream
+    from kimibridge.kimi.account import Account, identity_for
+    from kimibridge.kimi.endpoints import Endpoints
+    from kimibridge.tools.mcp_server import KimiTools
+
+    base_url, source, stop = start_offline_upstream()
+    endpoints = Endpoints(region="mainland", auth_host=base_url, api_base=base_url)
+    account = Account(endpoints, identity_for(settings, environ), source)
+    return KimiTools(lambda: account, offline=True), stop
 
 
 def _serve_http(

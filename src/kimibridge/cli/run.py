@@ -158,6 +158,8 @@ def _through_gateway(
     paths = Paths.from_env(environ)
     settings = Settings.load(paths, environ=environ)
     gw = ensure_gateway(paths, settings, environ, offline=opts.offline, port=opts.port)
+    if opts.offline and opts.tools:  # the MCP server answers from its own emulator too
+        environ["KIMIBRIDGE_MCP_OFFLINE"] = "1"
     # The harness's own local key: the ledger and `kimibridge usage` tell the agents apart.
     label = agent.name + (f"-{opts.profile}" if opts.profile else "")
     key = LocalKeys.load_or_create(paths.config_dir).add(label)

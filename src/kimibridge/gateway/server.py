@@ -42,6 +42,7 @@ __all__ = [
     "read_pidfile",
     "remove_pidfile",
     "serve_foreground",
+    "start_offline_upstream",
     "write_pidfile",
 ]
 
@@ -96,7 +97,7 @@ def build_gateway(
     identity = identity_for(settings, env)
     cleanups: list[Callable[[], None]] = []
     if opts.offline:
-        base_url, token_source, stop = _start_offline_upstream()
+        base_url, token_source, stop = start_offline_upstream()
         cleanups.append(stop)
     else:
         base_url, token_source = _signed_in_upstream(settings, paths, env)
@@ -126,8 +127,9 @@ def _signed_in_upstream(
     return account.endpoints.api_base, account.source
 
 
-def _start_offline_upstream() -> tuple[str, Any, Callable[[], None]]:
-    """The emulator in a background thread, with a fresh API key registered as our credential."""
+def start_offline_upstream() -> tuple[str, Any, Callable[[], None]]:
+    """The emulator in a background thread, with a fresh API key registered as our credential:
+    ``(api base URL, token source, stop)`` (``serve --offline``, ``mcp --offline``)."""
     from kimibridge.emulator import Emulator, EmulatorConfig
     from kimibridge.emulator.server import BackgroundServer
     from kimibridge.kimi.endpoints import Endpoints

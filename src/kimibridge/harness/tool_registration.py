@@ -49,6 +49,7 @@ ENTRY_ENV: Final = (
     "KIMI_CODE_OAUTH_HOST",
     "KIMI_OAUTH_HOST",
     "KIMIBRIDGE_REGION",
+    "KIMIBRIDGE_MCP_OFFLINE",  # `run --offline --tools`: the server answers from its emulator
 )
 
 # The harnesses that load MCP servers (pi does not).

@@ -49,8 +49,10 @@ def _tool_call_id() -> str:
 class KimiTools:
     """The three tools over one account, opened on first use and kept for the process."""
 
-    def __init__(self, open_account: Callable[[], Account]) -> None:
+    def __init__(self, open_account: Callable[[], Account], *, offline: bool = False) -> None:
         self._open_account = open_account
+        # The built-in emulator takes the offline key on its tool routes; Kimi takes OAuth only.
+        self._offline = offline
         self._account: Account | None = None
         self._upstream: KimiUpstream | None = None
 
@@ -64,7 +66,7 @@ class KimiTools:
             credential = await self._account.source.current()
         except KimibridgeError as exc:
             raise describe(tool, exc) from None
-        if credential.method == "api_key":
+        if credential.method == "api_key" and not self._offline:
             self._account = None  # read the sign-in again next call: the user may log in meanwhile
             raise needs_oauth(tool)
         if self._upstream is None:
