@@ -18,7 +18,13 @@ import pytest
 
 from tests.clients import kimi_cli_python, npm_bin
 from tests.e2e import test_run_cli
-from tests.e2e.agents import NPM_SINK_PORT, AgentCommand, openai_tool_results, run_agent
+from tests.e2e.agents import (
+    NPM_SINK_PORT,
+    AgentCommand,
+    AgentResult,
+    openai_tool_results,
+    run_agent,
+)
 from tests.e2e.test_harness_run import _args
 from tests.e2e.test_harness_run import _final_text as harness_final_text
 
@@ -30,25 +36,24 @@ PROMPT = '[[call moonshot_search {"query": "x"}]]'
 NO_LOGIN = "moonshot_search: not signed in to Kimi; run `kimibridge login"
 
 
-def test_run_kimi_tools_calls_moonshot_search_through_kimibridge_mcp(
-    offline: test_run_cli.Offline, tmp_path: Path
-) -> None:
+def _run_kimi(
+    offline: test_run_cli.Offline, tmp_path: Path, prompt: str, *options: str
+) -> AgentResult:
+    """``kimibridge run kimi <options> -- <print-mode args>`` inside the loopback sandbox."""
     work = tmp_path / "work"
     work.mkdir()
     env = dict(offline.env)
     env["PATH"] = os.pathsep.join([str(kimi_cli_python().parent), env["PATH"]])
-    argv = [
-        sys.executable,
-        "-m",
-        "kimibridge",
-        "run",
-        "kimi",
-        "--tools",
-        "--",
-        *_args("kimi", PROMPT),
-    ]
+    argv = [sys.executable, "-m", "kimibridge", "run", "kimi", *options, "--"]
+    argv += _args("kimi", prompt)
     port = int(offline.url.rsplit(":", 1)[1])
-    result = run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+    return run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+
+
+def test_run_kimi_tools_calls_moonshot_search_through_kimibridge_mcp(
+    offline: test_run_cli.Offline, tmp_path: Path
+) -> None:
+    result = _run_kimi(offline, tmp_path, PROMPT, "--tools")
     assert result.returncode == 0, result.describe()
     assert result.outside_connects == [], result.describe()
 
@@ -141,14 +146,7 @@ def test_run_kimi_tools_after_setup_kimi_tools(
     )
     assert done.returncode == 0, done.stderr
     assert (offline.home / ".kimi" / "mcp.json").exists()
-    work = tmp_path / "work"
-    work.mkdir()
-    env = dict(offline.env)
-    env["PATH"] = os.pathsep.join([str(kimi_cli_python().parent), env["PATH"]])
-    argv = [sys.executable, "-m", "kimibridge", "run", "kimi", "--tools", "--"]
-    argv += _args("kimi", PROMPT)
-    port = int(offline.url.rsplit(":", 1)[1])
-    result = run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+    result = _run_kimi(offline, tmp_path, PROMPT, "--tools")
     assert result.returncode == 0, result.describe()
     final = harness_final_text("kimi", result)
     assert final.startswith("Tool result: ") and NO_LOGIN in final, result.describe()
@@ -159,15 +157,8 @@ def test_run_kimi_offline_tools_gets_canned_search_results(
 ) -> None:
     """`run --offline --tools`: no account anywhere, and the tools still answer (from the MCP
     server's own built-in emulator), so a newcomer can try them."""
-    work = tmp_path / "work"
-    work.mkdir()
-    env = dict(offline.env)
-    env["PATH"] = os.pathsep.join([str(kimi_cli_python().parent), env["PATH"]])
     prompt = '[[call moonshot_search {"query": "try it", "limit": 1}]]'
-    argv = [sys.executable, "-m", "kimibridge", "run", "kimi", "--offline", "--tools", "--"]
-    argv += _args("kimi", prompt)
-    port = int(offline.url.rsplit(":", 1)[1])
-    result = run_agent(AgentCommand("kimi", tuple(argv), env, work, offline.home, (port,)))
+    result = _run_kimi(offline, tmp_path, prompt, "--offline", "--tools")
     assert result.returncode == 0, result.describe()
     assert result.outside_connects == [], result.describe()
     final = harness_final_text("kimi", result)
