@@ -106,6 +106,7 @@ def serve(
 
     def build(offline_now: bool) -> srv.Built:
         from kimibridge.team.agent_mcp import TeamExtension  # the mcp SDK: only when serving
+        from kimibridge.tools.gateway_mount import KimiToolsExtension
 
         options = srv.BuildOptions(
             upstream_protocol=protocol,
@@ -113,7 +114,7 @@ def serve(
             allow_remote=allow_remote,
             model_map=rules,
             ledger=not no_ledger,
-            extensions=(TeamExtension,),
+            extensions=(TeamExtension, KimiToolsExtension),
         )
         return srv.build_gateway(settings, paths, environ, options)
 
@@ -179,6 +180,7 @@ def _banner(built: Any, host: str, port: int, offline: bool, protocol: str) -> N
         "",
         f"  Anthropic base  {url}            (ANTHROPIC_BASE_URL)",
         f"  OpenAI base     {url}/v1         (OPENAI_BASE_URL)",
+        f"  Kimi tools      {url}/mcp/kimi   (MCP, streamable HTTP)",
     ]
     if offline:
         lines += ["", "  Try it (another terminal):", f"    {try_command(url)}"]

@@ -153,6 +153,11 @@ class KimiUpstream:
     def __repr__(self) -> str:
         return f"KimiUpstream(base_url={self.base_url!r}, preset={self.identity.preset!r})"
 
+    @property
+    def token_source(self) -> TokenSource:
+        """Where this client's credential comes from (shared with the gateway's Kimi tools)."""
+        return self._tokens
+
     # ------------------------------------------------------------------ lifecycle
 
     def _client(self) -> aiohttp.ClientSession:

@@ -61,9 +61,10 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def merged_tools(settings: Settings, project_dir: Path) -> tuple[ToolsSettings, Path | None]:
-    """The tool settings in force in ``project_dir``, and the project file that changed them."""
-    path = find_project_file(project_dir)
+def merged_tools(settings: Settings, project_dir: Path | None) -> tuple[ToolsSettings, Path | None]:
+    """The tool settings in force in ``project_dir`` (None: the user's alone), and the project
+    file that changed them."""
+    path = find_project_file(project_dir) if project_dir is not None else None
     if path is None:
         return settings.tools, None
     data = _deep_merge(settings.tools.model_dump(), _project_tools(path))
@@ -80,6 +81,6 @@ def merged_tools(settings: Settings, project_dir: Path) -> tuple[ToolsSettings, 
         raise ConfigError(f"{path}: tools.{where} must be true or false") from None
 
 
-def enabled_tools(settings: Settings, project_dir: Path) -> tuple[ToolName, ...]:
+def enabled_tools(settings: Settings, project_dir: Path | None) -> tuple[ToolName, ...]:
     tools, _ = merged_tools(settings, project_dir)
     return tuple(name for name in TOOL_NAMES if getattr(tools, name).enabled)
