@@ -256,7 +256,7 @@ def test_http_refuses_a_busy_port_and_a_remote_host_in_one_line(tmp_path: Path) 
         port = str(taken.getsockname()[1])
         busy = kb("mcp", "--http", "--port", port, env=cli_env())
     assert busy.returncode == 1
-    assert f"port {port} on 127.0.0.1 is in use" in one_line(busy.stderr)
+    assert f"port {port} on 127.0.0.1 is already in use" in one_line(busy.stderr)
     remote = kb("mcp", "--http", "--host", "0.0.0.0", env=cli_env())
     assert remote.returncode == 1
     assert "not a loopback address" in one_line(remote.stderr)

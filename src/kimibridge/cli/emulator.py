@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 from pathlib import Path
 from typing import Annotated
@@ -90,7 +89,7 @@ def emulator(
         bool, typer.Option("--accept-any-key", help="Accept any bearer starting with sk-kimi-.")
     ] = False,
 ) -> None:
-    from kimibridge.cli._output import error, warn
+    from kimibridge.cli._output import bind_failed, error, warn
     from kimibridge.emulator.app import Emulator, EmulatorConfig
     from kimibridge.emulator.server import Urls, run_foreground
 
@@ -130,9 +129,5 @@ def emulator(
     try:
         run_foreground(emu, host, port, ready)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            error(f"port {port} on {host} is already in use; pick another with --port (0 = any).")
-        else:
-            error(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
+        raise bind_failed(exc, host, port) from None
     print("Kimi emulator stopped.", flush=True)

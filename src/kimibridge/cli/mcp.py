@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import errno
 import os
 import sys
 from pathlib import Path
@@ -155,7 +154,7 @@ def _serve_http(
 
     import uvicorn
 
-    from kimibridge.cli._output import err_console, error
+    from kimibridge.cli._output import bind_failed, err_console
     from kimibridge.gateway.local_auth import HostCheck, LocalAuth, LocalKeys
     from kimibridge.gateway.server import bind_socket
     from kimibridge.tools.mcp_server import HTTP_PATH, http_app
@@ -165,11 +164,7 @@ def _serve_http(
     try:
         sock = bind_socket(host, port)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            error(f"port {port} on {host} is in use; pick another with --port (0: any free one)")
-        else:
-            error(f"cannot serve on {host}:{port}: {exc.strerror or exc}")
-        raise typer.Exit(1) from None
+        raise bind_failed(exc, host, port) from None
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     err_console.print(

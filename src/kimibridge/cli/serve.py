@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import os
 from typing import Annotated, Any, Literal
 
@@ -72,7 +71,7 @@ def serve(
         _stop(paths)
         return
 
-    from kimibridge.cli._output import error, warn
+    from kimibridge.cli._output import bind_failed, warn
     from kimibridge.errors import ConfigError, NeedsLogin
     from kimibridge.gateway import server as srv
     from kimibridge.kimi.model_map import DEFAULT_MODEL_MAP, parse_model_map
@@ -132,13 +131,7 @@ def serve(
         try:
             sock = srv.bind_socket(bind_host, bind_port)
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                error(
-                    f"port {bind_port} on {bind_host} is already in use; pick another with --port (0 = any)"
-                )
-            else:
-                error(f"cannot serve on {bind_host}:{bind_port}: {exc.strerror or exc}")
-            raise typer.Exit(1) from None
+            raise bind_failed(exc, bind_host, bind_port) from None
         real_port = sock.getsockname()[1]
         _banner(built, bind_host, real_port, offline, protocol)
         srv.write_pidfile(paths, bind_host, real_port, offline=offline)
