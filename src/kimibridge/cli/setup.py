@@ -108,7 +108,7 @@ def setup(
     if tools:
         from kimibridge.harness.tool_registration import tool_patches
 
-        patches += tool_patches(agent.name, paths, environ)
+        patches += tool_patches(agent.name, environ)
     changes = setup_files.plan_changes(patches)
     if print_only:
         for change in changes:

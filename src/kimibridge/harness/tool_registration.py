@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
-from kimibridge.config import ENV_HOME, Paths
+from kimibridge.config import ENV_HOME
 from kimibridge.errors import ConfigError
 from kimibridge.harness.patches import ConfigPatch
 from kimibridge.tools.spec import CLIENT_TIMEOUT_MS, SERVER_NAME
@@ -108,15 +108,15 @@ def _claude_file(environ: Mapping[str, str]) -> Path:
 
 
 def _kimi_mcp_file(environ: Mapping[str, str]) -> Path:
-    share = environ.get("KIMI_SHARE_DIR")
-    root = Path(share).expanduser() if share else _home(environ) / ".kimi"
-    return root / "mcp.json"
+    """``mcp.json`` next to kimi-cli's ``config.toml`` (its share dir)."""
+    from kimibridge.harness.kimi import user_config_file
+
+    return user_config_file(environ).with_name("mcp.json")
 
 
-def tool_patches(harness: str, paths: Paths, environ: Mapping[str, str]) -> list[ConfigPatch]:
-    """The patches that register the MCP server with ``harness`` (``paths``: unused, kept for
-    the call's shape; the server finds kimibridge's files through ``ENTRY_ENV``)."""
-    del paths
+def tool_patches(harness: str, environ: Mapping[str, str]) -> list[ConfigPatch]:
+    """The patches that register the MCP server with ``harness`` (the server finds kimibridge's
+    files through ``ENTRY_ENV``)."""
     if harness == "claude":
         key = ("mcpServers", SERVER_NAME)
         return [ConfigPatch(_claude_file(environ), "json", key, claude_entry(environ))]

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from kimibridge.cli.run import split_options
-from kimibridge.config import Paths
 from kimibridge.errors import ConfigError
 from kimibridge.harness import claude, kimi, opencode, pi
 from kimibridge.harness.tool_registration import tool_patches
@@ -54,7 +53,7 @@ def _fake_bin(tmp_path: Path, name: str) -> Path:
 
 def _setup_entry(harness: str, environ: Mapping[str, str]) -> object:
     """The MCP server entry `setup <harness> --tools` writes (its first patch)."""
-    patch, *_timeout = tool_patches(harness, Paths.from_env(environ), environ)
+    patch, *_timeout = tool_patches(harness, environ)
     return patch.value
 
 
